@@ -1,0 +1,205 @@
+"""Ingestion: validate client events, pseudonymise, and turn them into Kafka messages.
+
+Pure apart from the sink it is handed. Valid events go to their type's topic keyed by the
+pseudonymous user id; invalid ones go to the dead-letter topic with the reason, their raw
+user id replaced by its pseudonym so that no first-party id ever reaches Kafka.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from kairos.domain import codec
+from kairos.domain.events import INBOUND, BaseEvent, Event, event_type_of
+from kairos.domain.identity import truncate_ip
+from kairos.errors import PayloadTooLarge
+from kairos.kafka.sink import Message, MessageSink
+from kairos.kafka.topics import Topics
+
+_RAW_USER_ID = re.compile(rb'("user_id"\s*:\s*)"((?:[^"\\]|\\.)*)"')
+MAX_DEAD_LETTER_BYTES = 64 * 1024
+
+
+class EventBatch(BaseModel):
+    """Request body of `POST /v1/events/batch`."""
+
+    model_config = ConfigDict(extra="forbid")
+    events: list[Event] = Field(min_length=1)
+
+
+_BATCH: TypeAdapter[EventBatch] = TypeAdapter(EventBatch)
+_INBOUND = {"side": INBOUND}
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the HTTP request tells about the visitor when the event does not say."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass
+class Rejection:
+    index: int
+    errors: list[dict[str, Any]]
+
+
+@dataclass
+class IngestResult:
+    event_ids: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        sink: MessageSink,
+        topics: Topics,
+        pseudonymize: Callable[[str], str],
+        *,
+        max_batch: int = 1000,
+    ) -> None:
+        self._sink = sink
+        self._topics = topics
+        self._pseudonymize = pseudonymize
+        self.max_batch = max_batch
+
+    async def ingest_one(self, body: bytes, ctx: RequestContext) -> IngestResult:
+        try:
+            item = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return await self._reject_body(body, f"body is not JSON: {exc}")
+        return await self._ingest_items([item], ctx)
+
+    async def ingest_batch(self, body: bytes, ctx: RequestContext) -> IngestResult:
+        try:  # fast path: the whole batch valid, validated in one call
+            batch = _BATCH.validate_json(body, context=_INBOUND)
+        except ValidationError:
+            pass
+        else:
+            self._check_size(len(batch.events))
+            return await self._send(
+                self._accept(batch.events, ctx),
+                [],
+                IngestResult(event_ids=[e.event_id for e in batch.events]),
+            )
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return await self._reject_body(body, f"body is not JSON: {exc}")
+        items = parsed.get("events") if isinstance(parsed, dict) else None
+        if not isinstance(items, list) or not items:
+            return await self._reject_body(body, 'body must be {"events": [event, ...]}')
+        self._check_size(len(items))
+        return await self._ingest_items(items, ctx)
+
+    def _check_size(self, count: int) -> None:
+        if count > self.max_batch:
+            raise PayloadTooLarge(f"batch has {count} events; the maximum is {self.max_batch}")
+
+    async def _ingest_items(self, items: list[Any], ctx: RequestContext) -> IngestResult:
+        result = IngestResult()
+        valid: list[BaseEvent] = []
+        dead: list[Message] = []
+        for index, item in enumerate(items):
+            try:
+                event = codec.parse_inbound(item)
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False, include_input=False, include_context=False)
+                result.rejected.append(Rejection(index, _jsonable(errors)))
+                dead.append(self._dead_letter(item, "validation_failed", errors, index))
+                continue
+            valid.append(event)
+            result.event_ids.append(event.event_id)
+        return await self._send(self._accept(valid, ctx), dead, result)
+
+    def _accept(self, events: Sequence[BaseEvent], ctx: RequestContext) -> list[Message]:
+        now = datetime.now(UTC)
+        ips: dict[str | None, str | None] = {}
+        messages = []
+        for event in events:
+            raw_ip = event.ip or ctx.ip
+            if raw_ip not in ips:
+                ips[raw_ip] = truncate_ip(raw_ip)
+            wire = event.model_copy(
+                update={
+                    "user_id": None,
+                    "user_key": self._pseudonymize(event.user_id or ""),
+                    "received_at": now,
+                    "ts": event.ts or now,
+                    "ip": ips[raw_ip],
+                    "user_agent": event.user_agent or ctx.user_agent,
+                }
+            )
+            messages.append(
+                Message(
+                    self._topics.events(event_type_of(event)),
+                    codec.key_of(wire),
+                    codec.encode(wire),
+                )
+            )
+        return messages
+
+    async def _send(
+        self, accepted: list[Message], dead: list[Message], result: IngestResult
+    ) -> IngestResult:
+        await self._sink.send(accepted + dead)
+        return result
+
+    async def _reject_body(self, body: bytes, reason: str) -> IngestResult:
+        error = {"loc": [], "msg": reason, "type": "invalid_body"}
+        scrubbed = _RAW_USER_ID.sub(self._scrub_match, body[:MAX_DEAD_LETTER_BYTES])
+        await self._sink.send(
+            [
+                self._dead_letter_message(
+                    None,
+                    {
+                        "reason": "invalid_body",
+                        "errors": [error],
+                        "raw": scrubbed.decode("utf-8", errors="replace"),
+                    },
+                )
+            ]
+        )
+        return IngestResult(rejected=[Rejection(0, [error])])
+
+    def _scrub_match(self, match: re.Match[bytes]) -> bytes:
+        pseudonym = self._pseudonymize(match.group(2).decode("utf-8", errors="replace"))
+        return b'"user_key": "' + pseudonym.encode() + b'", "user_id_removed": true'
+
+    def _dead_letter(self, item: Any, reason: str, errors: Any, index: int) -> Message:
+        payload, user_key = self._scrub(item)
+        return self._dead_letter_message(
+            user_key,
+            {"reason": reason, "errors": _jsonable(errors), "index": index, "payload": payload},
+        )
+
+    def _scrub(self, item: Any) -> tuple[Any, str | None]:
+        """Replace a raw user id in a rejected payload by its pseudonym."""
+        if not isinstance(item, dict) or "user_id" not in item:
+            return item, None
+        clean = {k: v for k, v in item.items() if k != "user_id"}
+        raw = item["user_id"]
+        user_key = self._pseudonymize(raw) if isinstance(raw, str) and raw else None
+        clean["user_key"] = user_key
+        clean["user_id_removed"] = True
+        return clean, user_key
+
+    def _dead_letter_message(self, user_key: str | None, record: dict[str, Any]) -> Message:
+        record = {"source": "api", "received_at": datetime.now(UTC).isoformat(), **record}
+        value = orjson.dumps(record, default=str)
+        return Message(self._topics.dead_letter, user_key.encode() if user_key else None, value)
+
+
+def _jsonable(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic error dicts with only JSON-safe values (ctx may hold exceptions)."""
+    loaded: list[dict[str, Any]] = orjson.loads(orjson.dumps(errors, default=str))
+    return loaded

@@ -1,0 +1,1 @@
+"""Benchmarks: `kairos bench NAME --json PATH`, each against a baseline measured in the same run."""

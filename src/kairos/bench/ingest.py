@@ -1,0 +1,139 @@
+"""`kairos bench ingest`: events/s through the HTTP API vs. straight into Kafka, same settings.
+
+Both sides send the same events with the same producer configuration; the API side adds HTTP,
+validation, pseudonymisation and serialisation, which is what the ratio prices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import orjson
+from confluent_kafka import Producer
+
+from kairos.api.ingest import Ingestor, RequestContext
+from kairos.bench.harness import BenchEnv, api_server, bench_env
+from kairos.bench.workload import Workload
+from kairos.domain.identity import Pseudonymizer
+from kairos.kafka.admin import ensure_topics
+from kairos.kafka.sink import MemorySink, Message, producer_config
+from kairos.kafka.topics import Topics
+from kairos.settings import Settings
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    duration_s: float = 20.0
+    batch_size: int = 500
+    connections: int = 8
+    distinct_batches: int = 40
+    workers: int = 1
+
+
+async def _post_loop(base: str, bodies: list[bytes], plan: IngestPlan) -> tuple[int, list[float]]:
+    accepted = 0
+    latencies: list[float] = []
+    deadline = time.perf_counter() + plan.duration_s
+    limits = httpx.Limits(max_connections=plan.connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def worker(offset: int) -> None:
+            nonlocal accepted
+            i = offset
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                response = await client.post(
+                    "/v1/events/batch",
+                    content=bodies[i % len(bodies)],
+                    headers={"content-type": "application/json"},
+                )
+                latencies.append(time.perf_counter() - start)
+                if response.status_code == 202:
+                    accepted += response.json()["accepted"]
+                i += plan.connections
+
+        await asyncio.gather(*(worker(k) for k in range(plan.connections)))
+    return accepted, latencies
+
+
+def _wire_messages(batches: list[list[dict[str, object]]], topics: Topics) -> list[Message]:
+    """The exact messages the API would produce for these batches (same keys and values)."""
+    sink = MemorySink()
+    ingestor = Ingestor(
+        sink, topics, Pseudonymizer(b"bench-pseudonym-key-0123456789"), max_batch=10**6
+    )
+    for batch in batches:
+        asyncio.run(ingestor.ingest_batch(orjson.dumps({"events": batch}), RequestContext()))
+    return sink.messages
+
+
+def _raw_producer(bootstrap: str, messages: list[Message], duration_s: float) -> float:
+    delivered = 0
+
+    def on_delivery(err: object, _msg: object) -> None:
+        nonlocal delivered
+        if err is None:
+            delivered += 1
+
+    producer = Producer(producer_config(bootstrap, timeout_ms=30_000, client_id="bench-raw"))
+    start = time.perf_counter()
+    deadline = start + duration_s
+    i = 0
+    while time.perf_counter() < deadline:
+        m = messages[i % len(messages)]
+        try:
+            producer.produce(m.topic, m.value, m.key, on_delivery=on_delivery)
+            i += 1
+        except BufferError:
+            producer.poll(0.001)
+        if i % 1000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+    return delivered / (time.perf_counter() - start)
+
+
+def run(settings: Settings, plan: IngestPlan, progress: Progress) -> dict[str, object]:
+    workload = Workload(seed=11)
+    batches = [workload.batch(plan.batch_size) for _ in range(plan.distinct_batches)]
+    bodies = [orjson.dumps({"events": b}) for b in batches]
+    with bench_env(settings, "ingest") as env:
+        topics = _create_topics(env, settings)
+        messages = _wire_messages(batches, topics)
+        progress(f"raw producer baseline for {plan.duration_s:.0f}s")
+        raw_rate = _raw_producer(env.bootstrap, messages, plan.duration_s)
+        progress(f"API ingestion for {plan.duration_s:.0f}s ({plan.connections} connections)")
+        with api_server(env, workers=plan.workers) as base:
+            start = time.perf_counter()
+            accepted, latencies = asyncio.run(_post_loop(base, bodies, plan))
+            api_rate = accepted / (time.perf_counter() - start)
+    latencies.sort()
+    return {
+        "events_per_s": round(api_rate, 1),
+        "raw_producer_events_per_s": round(raw_rate, 1),
+        "ratio": round(api_rate / raw_rate, 3) if raw_rate else 0.0,
+        "batch_size": plan.batch_size,
+        "connections": plan.connections,
+        "api_workers": plan.workers,
+        "duration_s": plan.duration_s,
+        "requests": len(latencies),
+        "request_p50_ms": round(1000 * statistics.median(latencies), 2) if latencies else None,
+        "request_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2)
+        if latencies
+        else None,
+        "event_bytes_avg": round(sum(len(m.value) for m in messages) / len(messages), 1),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _create_topics(env: BenchEnv, settings: Settings) -> Topics:
+    topics = Topics(env.topic_prefix, settings.topic_partitions, settings.topic_replication)
+    ensure_topics(env.bootstrap, topics.specs())
+    return topics

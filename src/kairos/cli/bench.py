@@ -1,0 +1,42 @@
+"""`kairos bench …`: self-contained benchmarks that write JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from kairos.bench import ingest
+from kairos.bench.harness import write_report
+from kairos.cli.common import clean_errors, console, settings_of
+
+app = typer.Typer(
+    help="Benchmarks, each against a baseline measured in the same run.", no_args_is_help=True
+)
+
+JSON_PATH = typer.Option(None, "--json", help="Write the report to this file")
+QUICK = typer.Option(False, "--quick", help="A run of at most about a minute")
+
+
+@app.command("ingest")
+def ingest_command(
+    ctx: typer.Context,
+    json_path: Path | None = JSON_PATH,
+    quick: bool = QUICK,
+    duration: float = typer.Option(20.0, help="Seconds of load per side"),
+    batch_size: int = typer.Option(500, help="Events per HTTP request"),
+    connections: int = typer.Option(8, help="Concurrent HTTP connections"),
+    workers: int = typer.Option(1, help="API worker processes"),
+) -> None:
+    """Events/s through `POST /v1/events/batch` vs. produced straight to Kafka."""
+    plan = ingest.IngestPlan(
+        duration_s=min(duration, 10.0) if quick else duration,
+        batch_size=batch_size,
+        connections=connections,
+        workers=workers,
+    )
+    with clean_errors():
+        results = ingest.run(settings_of(ctx), plan, lambda msg: console.print(f"[dim]{msg}[/dim]"))
+    report = write_report("ingest", results, json_path)
+    print(json.dumps(report, indent=2))

@@ -1,0 +1,1 @@
+"""The database edge: SQLAlchemy 2 models, engines, Alembic migrations and repositories."""

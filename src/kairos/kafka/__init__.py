@@ -1,0 +1,1 @@
+"""Kafka at the edge: topic declarations, the producer, the admin client, a local broker."""

@@ -1,0 +1,61 @@
+"""Topic administration with the Kafka admin client: idempotent creation of the declared topics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kairos.kafka.exceptions import KafkaUnavailable
+from kairos.kafka.topics import TopicSpec
+from kairos.logs import kv
+
+log = logging.getLogger(__name__)
+
+
+def admin_client(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "client.id": "kairos-admin"})
+
+
+def existing_topics(admin: AdminClient, timeout_s: float = 10.0) -> dict[str, int]:
+    """Topic name -> partition count."""
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaUnavailable(f"cannot list topics: {exc}") from exc
+    return {name: len(t.partitions) for name, t in metadata.topics.items()}
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+    """Create the declared topics that are missing; returns the names created."""
+    admin = admin_client(bootstrap)
+    present = existing_topics(admin, timeout_s)
+    wanted = {s.name: s for s in specs}
+    for name, spec in wanted.items():
+        if name in present and present[name] < spec.partitions:
+            log.warning(
+                "topic has fewer partitions than declared",
+                extra=kv(topic=name, present=present[name], declared=spec.partitions),
+            )
+    missing = [s for name, s in wanted.items() if name not in present]
+    if not missing:
+        return []
+    new = [
+        NewTopic(
+            s.name, num_partitions=s.partitions, replication_factor=s.replication, config=s.config()
+        )
+        for s in missing
+    ]
+    created: list[str] = []
+    for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise KafkaUnavailable(f"cannot create topic {name}: {exc}") from exc
+    if created:
+        log.info("topics created", extra=kv(count=len(created), topics=",".join(created)))
+    return created

@@ -1,0 +1,50 @@
+"""The composition root: builds the real edges (Kafka, database, keys) from settings."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from kairos.db.engine import make_engine
+from kairos.domain.identity import Pseudonymizer
+from kairos.kafka.sink import KafkaSink
+from kairos.kafka.topics import Topics
+from kairos.settings import Settings
+
+
+def topics(settings: Settings) -> Topics:
+    return Topics(settings.topic_prefix, settings.topic_partitions, settings.topic_replication)
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The configured key, or one generated on first use and kept in DATA_DIR (mode 0600)."""
+    if settings.pseudonym_key is not None:
+        return settings.pseudonym_key.get_secret_value().encode()
+    path = settings.data_dir / "secrets" / "pseudonym.key"
+    return _read_or_create_key(path)
+
+
+def _read_or_create_key(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip().encode()
+    with os.fdopen(fd, "w") as handle:  # several workers may race here: O_EXCL picks one
+        handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def pseudonymizer(settings: Settings) -> Pseudonymizer:
+    return Pseudonymizer(pseudonym_key(settings))
+
+
+def kafka_sink(settings: Settings) -> KafkaSink:
+    return KafkaSink(settings.bootstrap_servers, timeout_ms=settings.produce_timeout_ms)
+
+
+def database(settings: Settings) -> Engine:
+    return make_engine(settings.resolved_database_url)

@@ -1,0 +1,75 @@
+"""Typed settings, read once at start-up from `KAIROS_*` environment variables and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob Kairos has. Unknown `KAIROS_*` keys in a `.env` file are rejected."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KAIROS_", env_file=".env", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(default=Path(".kairos"), description="Local state: broker, SQLite, keys")
+
+    # Kafka
+    kafka_bootstrap: str | None = Field(
+        default=None, description="A cluster's bootstrap servers; unset = start the local broker"
+    )
+    kafka_port: int = Field(default=9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    kafka_libs_dir: Path | None = Field(
+        default=None, description="Kafka jars; default DATA_DIR/kafka/libs"
+    )
+    kafka_heap: str = Field(default="512m", description="Max heap of the local broker")
+    topic_prefix: str = Field(default="kairos", pattern=r"^[A-Za-z0-9._-]+$")
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions of each event topic")
+    topic_replication: int = Field(default=1, ge=1)
+    produce_timeout_ms: int = Field(default=5000, ge=100, description="Delivery deadline per event")
+
+    # Database
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; unset = SQLite file DATA_DIR/kairos.db"
+    )
+
+    # API
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_batch_events: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="Key of the user-id hash; unset = generated once in DATA_DIR"
+    )
+
+    log_level: str = "INFO"
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def local_kafka(self) -> bool:
+        """True when Kairos runs its own broker (no cluster configured)."""
+        return not self.kafka_bootstrap
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.data_dir / "kafka"
+
+    @property
+    def resolved_kafka_libs(self) -> Path:
+        return (self.kafka_libs_dir or self.kafka_dir / "libs").expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'kairos.db'}"
