@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from kairos.api.body import read_limited
-from kairos.api.ingest import EventBatch, IngestResult, RequestContext
+from kairos.api.ingest import IngestResult, RequestContext
 from kairos.api.responses import json_response
 from kairos.api.state import Services, services
-from kairos.domain.events import Event
+from kairos.domain.events import Event, EventBatch
 
 router = APIRouter(prefix="/v1", tags=["events"])
 # Bodies are read raw (per-item errors, dead-lettering); their schemas are added by openapi.py.

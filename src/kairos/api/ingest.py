@@ -11,13 +11,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+import msgspec
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from kairos.domain import codec
-from kairos.domain.events import INBOUND, BaseEvent, Event, event_type_of
+from kairos.domain.codec import FieldError, InvalidEvent
+from kairos.domain.events import EVENT_TYPES, BaseEvent, replace
 from kairos.domain.identity import truncate_ip
 from kairos.errors import PayloadTooLarge
 from kairos.kafka.sink import Message, MessageSink
@@ -25,17 +27,7 @@ from kairos.kafka.topics import Topics
 
 _RAW_USER_ID = re.compile(rb'("user_id"\s*:\s*)"((?:[^"\\]|\\.)*)"')
 MAX_DEAD_LETTER_BYTES = 64 * 1024
-
-
-class EventBatch(BaseModel):
-    """Request body of `POST /v1/events/batch`."""
-
-    model_config = ConfigDict(extra="forbid")
-    events: list[Event] = Field(min_length=1)
-
-
-_BATCH: TypeAdapter[EventBatch] = TypeAdapter(EventBatch)
-_INBOUND = {"side": INBOUND}
+_truncate_ip = lru_cache(maxsize=65_536)(truncate_ip)
 
 
 @dataclass(frozen=True)
@@ -46,10 +38,10 @@ class RequestContext:
     user_agent: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Rejection:
     index: int
-    errors: list[dict[str, Any]]
+    errors: list[dict[str, object]]
 
 
 @dataclass
@@ -69,6 +61,7 @@ class Ingestor:
     ) -> None:
         self._sink = sink
         self._topics = topics
+        self._topic_of = {cls: topics.events(kind) for cls, kind in EVENT_TYPES.items()}
         self._pseudonymize = pseudonymize
         self.max_batch = max_batch
 
@@ -80,17 +73,14 @@ class Ingestor:
         return await self._ingest_items([item], ctx)
 
     async def ingest_batch(self, body: bytes, ctx: RequestContext) -> IngestResult:
-        try:  # fast path: the whole batch valid, validated in one call
-            batch = _BATCH.validate_json(body, context=_INBOUND)
-        except ValidationError:
+        try:  # fast path: the whole batch is valid and validated in one call
+            events = codec.parse_inbound_batch(body)
+        except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent):
             pass
         else:
-            self._check_size(len(batch.events))
-            return await self._send(
-                self._accept(batch.events, ctx),
-                [],
-                IngestResult(event_ids=[e.event_id for e in batch.events]),
-            )
+            self._check_size(len(events))
+            result = IngestResult(event_ids=[e.event_id for e in events])
+            return await self._send(self._accept(events, ctx), [], result)
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -111,11 +101,11 @@ class Ingestor:
         dead: list[Message] = []
         for index, item in enumerate(items):
             try:
-                event = codec.parse_inbound(item)
-            except ValidationError as exc:
-                errors = exc.errors(include_url=False, include_input=False, include_context=False)
-                result.rejected.append(Rejection(index, _jsonable(errors)))
-                dead.append(self._dead_letter(item, "validation_failed", errors, index))
+                event = codec.parse_inbound(orjson.dumps(item))
+            except InvalidEvent as exc:
+                errors = [exc.error.as_dict()]
+                result.rejected.append(Rejection(index, errors))
+                dead.append(self._dead_letter(item, errors, index))
                 continue
             valid.append(event)
             result.event_ids.append(event.event_id)
@@ -123,29 +113,20 @@ class Ingestor:
 
     def _accept(self, events: Sequence[BaseEvent], ctx: RequestContext) -> list[Message]:
         now = datetime.now(UTC)
-        ips: dict[str | None, str | None] = {}
+        topic_of = self._topic_of
         messages = []
         for event in events:
-            raw_ip = event.ip or ctx.ip
-            if raw_ip not in ips:
-                ips[raw_ip] = truncate_ip(raw_ip)
-            wire = event.model_copy(
-                update={
-                    "user_id": None,
-                    "user_key": self._pseudonymize(event.user_id or ""),
-                    "received_at": now,
-                    "ts": event.ts or now,
-                    "ip": ips[raw_ip],
-                    "user_agent": event.user_agent or ctx.user_agent,
-                }
+            ts = event.ts or now
+            wire = replace(
+                event,
+                user_id=None,
+                user_key=self._pseudonymize(event.user_id or ""),
+                received_at=now,
+                ts=ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC),
+                ip=_truncate_ip(event.ip or ctx.ip),
+                user_agent=event.user_agent or ctx.user_agent,
             )
-            messages.append(
-                Message(
-                    self._topics.events(event_type_of(event)),
-                    codec.key_of(wire),
-                    codec.encode(wire),
-                )
-            )
+            messages.append(Message(topic_of[type(event)], codec.key_of(wire), codec.encode(wire)))
         return messages
 
     async def _send(
@@ -155,32 +136,29 @@ class Ingestor:
         return result
 
     async def _reject_body(self, body: bytes, reason: str) -> IngestResult:
-        error = {"loc": [], "msg": reason, "type": "invalid_body"}
+        error = FieldError((), reason).as_dict()
         scrubbed = _RAW_USER_ID.sub(self._scrub_match, body[:MAX_DEAD_LETTER_BYTES])
-        await self._sink.send(
-            [
-                self._dead_letter_message(
-                    None,
-                    {
-                        "reason": "invalid_body",
-                        "errors": [error],
-                        "raw": scrubbed.decode("utf-8", errors="replace"),
-                    },
-                )
-            ]
-        )
+        record = {
+            "reason": "invalid_body",
+            "errors": [error],
+            "raw": scrubbed.decode("utf-8", errors="replace"),
+        }
+        await self._sink.send([self._dead_letter_message(None, record)])
         return IngestResult(rejected=[Rejection(0, [error])])
 
     def _scrub_match(self, match: re.Match[bytes]) -> bytes:
         pseudonym = self._pseudonymize(match.group(2).decode("utf-8", errors="replace"))
         return b'"user_key": "' + pseudonym.encode() + b'", "user_id_removed": true'
 
-    def _dead_letter(self, item: Any, reason: str, errors: Any, index: int) -> Message:
+    def _dead_letter(self, item: Any, errors: list[dict[str, object]], index: int) -> Message:
         payload, user_key = self._scrub(item)
-        return self._dead_letter_message(
-            user_key,
-            {"reason": reason, "errors": _jsonable(errors), "index": index, "payload": payload},
-        )
+        record = {
+            "reason": "validation_failed",
+            "errors": errors,
+            "index": index,
+            "payload": payload,
+        }
+        return self._dead_letter_message(user_key, record)
 
     def _scrub(self, item: Any) -> tuple[Any, str | None]:
         """Replace a raw user id in a rejected payload by its pseudonym."""
@@ -197,9 +175,3 @@ class Ingestor:
         record = {"source": "api", "received_at": datetime.now(UTC).isoformat(), **record}
         value = orjson.dumps(record, default=str)
         return Message(self._topics.dead_letter, user_key.encode() if user_key else None, value)
-
-
-def _jsonable(errors: Any) -> list[dict[str, Any]]:
-    """Pydantic error dicts with only JSON-safe values (ctx may hold exceptions)."""
-    loaded: list[dict[str, Any]] = orjson.loads(orjson.dumps(errors, default=str))
-    return loaded

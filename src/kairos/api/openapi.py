@@ -1,12 +1,12 @@
-"""The OpenAPI document, with the schemas of bodies that routes validate themselves."""
+"""The OpenAPI document, with the (msgspec) schemas of bodies that routes validate themselves."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import TypeAdapter
 
 
 def install(app: FastAPI, body_schemas: dict[str, Any]) -> None:
@@ -17,10 +17,14 @@ def install(app: FastAPI, body_schemas: dict[str, Any]) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, model in body_schemas.items():
-            body = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
-            components.update(body.pop("$defs", {}))
-            components[name] = body
+        names = list(body_schemas)
+        bodies, defs = msgspec.json.schema_components(
+            [body_schemas[n] for n in names], ref_template="#/components/schemas/{name}"
+        )
+        components.update(defs)
+        for name, body in zip(names, bodies, strict=True):
+            if "$ref" not in body or body["$ref"].rsplit("/", 1)[-1] != name:
+                components[name] = body
         app.openapi_schema = schema
         return schema
 

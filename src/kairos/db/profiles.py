@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,12 +43,21 @@ def record_sightings(session: Session, sightings: list[Sighting]) -> None:
             if dialect == "sqlite"
             else func.greatest(table.c.last_seen, stmt.excluded.last_seen),
             "event_count": table.c.event_count + stmt.excluded.event_count,
-            "consent_personalization": stmt.excluded.consent_personalization,
-            "consent_measurement": stmt.excluded.consent_measurement,
+            # consent follows the newest sighting; a late, older batch does not roll it back
+            "consent_personalization": _newer(stmt, "consent_personalization"),
+            "consent_measurement": _newer(stmt, "consent_measurement"),
             "updated_at": func.now(),
         },
     )
     session.execute(stmt)
+
+
+def _newer(stmt: Any, column: str) -> Any:
+    table = UserProfile.__table__
+    return case(
+        (stmt.excluded.last_seen >= table.c.last_seen, getattr(stmt.excluded, column)),
+        else_=table.c[column],
+    )
 
 
 def _rows(sightings: list[Sighting]) -> list[dict[str, object]]:

@@ -9,7 +9,6 @@ ever signalled.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import os
@@ -270,27 +269,29 @@ class LocalBroker:
             self._pid_file.unlink(missing_ok=True)
             return False
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.pid() is not None:
-            _reap(pid)
-            time.sleep(0.2)
-        if self.pid() is not None:
+        if not self._wait_gone(pid, timeout_s):
             os.kill(pid, signal.SIGKILL)
-            while self.pid() is not None:
-                _reap(pid)
-                time.sleep(0.1)
-        _reap(pid)
+            self._wait_gone(pid, 30.0)
         self._process = None
         self._pid_file.unlink(missing_ok=True)
+        return True
+
+    def _wait_gone(self, pid: int, timeout_s: float) -> bool:
+        """Wait until every thread of the process has exited (and our child is reaped)."""
+        if self._process is not None and self._process.pid == pid:
+            try:
+                self._process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        deadline = time.monotonic() + timeout_s
+        while Path(f"/proc/{pid}").exists():  # not our child: init reaps it
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
         return True
 
     def status(self) -> BrokerStatus:
         pid = self.pid()
         ready = pid is not None and wait_for_brokers(self.bootstrap, timeout_s=2.0)
         return BrokerStatus(running=pid is not None, ready=ready, pid=pid, bootstrap=self.bootstrap)
-
-
-def _reap(pid: int) -> None:
-    """Collect our child's exit status if it was started by this process (no zombie)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)

@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -52,103 +52,120 @@ def producer_config(
         "batch.num.messages": 10_000,
         "queue.buffering.max.messages": 1_000_000,
         "message.timeout.ms": timeout_ms,
+        # Success is learnt from flush() returning with no error report: no Python callback
+        # per delivered message, which would cost more than producing it.
+        "delivery.report.only.error": True,
         "socket.keepalive.enable": True,
     }
 
 
-class _BatchAck:
-    """Counts delivery reports of one batch on the poll thread; wakes the awaiting request."""
+class _Request:
+    """One `send` call: its messages, the errors reported for them, and who awaits it."""
 
-    __slots__ = ("_future", "_lock", "_loop", "delivered", "errors", "pending")
+    __slots__ = ("errors", "future", "loop", "messages")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
-        self._loop = loop
-        self._future: asyncio.Future[None] = loop.create_future()
-        self._lock = threading.Lock()
-        self.pending = size
-        self.delivered: list[int] = []
+    def __init__(self, messages: Sequence[Message], loop: asyncio.AbstractEventLoop) -> None:
+        self.messages = messages
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
         self.errors: list[str] = []
 
-    def report(self, index: int, err: KafkaError | None) -> None:
-        with self._lock:
-            if err is None:
-                self.delivered.append(index)
-            else:
-                self.errors.append(err.str())
-            self.pending -= 1
-            done = self.pending == 0
-        if done:
-            self._loop.call_soon_threadsafe(self._finish)
+    def on_error(self, err: KafkaError | None, _msg: object = None) -> None:
+        if err is not None:
+            self.errors.append(err.str())
 
-    def cancel_unsent(self, count: int) -> None:
-        """Messages never enqueued will never be reported; stop waiting for them."""
-        for _ in range(count):
-            self.report(-1, KafkaError(KafkaError._FAIL, "not enqueued"))
+    def resolve(self) -> None:
+        self.loop.call_soon_threadsafe(self._finish)
 
     def _finish(self) -> None:
-        if not self._future.done():
-            self._future.set_result(None)
-
-    async def wait(self, timeout_s: float) -> None:
-        await asyncio.wait_for(asyncio.shield(self._future), timeout_s)
+        if not self.future.done():
+            self.future.set_result(None)
 
 
 class KafkaSink:
-    """confluent-kafka producer with a poll thread that serves delivery reports."""
+    """confluent-kafka producer behind a group-commit thread.
+
+    Requests queue up while the previous group is being flushed; the thread then produces
+    every queued message and flushes once, so the brokers see large batches and each request
+    learns in one round trip whether all of its messages were acknowledged.
+    """
 
     def __init__(self, bootstrap: str, *, timeout_ms: int = 5000) -> None:
         self._timeout_s = timeout_ms / 1000
         self._brokers_down = False
-        cfg = producer_config(bootstrap, timeout_ms=timeout_ms) | {"error_cb": self._on_error}
+        cfg = producer_config(bootstrap, timeout_ms=timeout_ms) | {
+            "error_cb": self._on_error,
+            "logger": logging.getLogger("kairos.kafka.librdkafka"),
+        }
         self._producer = Producer(cfg)
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
+        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._committer = threading.Thread(
+            target=self._commit_loop, name="kafka-commit", daemon=True
+        )
+        self._committer.start()
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            if not self._brokers_down:
+                log.warning("all brokers down", extra=kv(reason=err.str()))
             self._brokers_down = True
-        log.warning("kafka client error", extra=kv(code=err.name(), reason=err.str()))
+        else:
+            log.debug("kafka client error", extra=kv(code=err.name(), reason=err.str()))
 
     async def send(self, messages: Sequence[Message]) -> None:
         if not messages:
             return
         if self._brokers_down and not await self.ping(timeout_s=1.0):
-            raise KafkaUnavailable("Kafka is unreachable", detail={"accepted": []})
-        ack = _BatchAck(asyncio.get_running_loop(), len(messages))
-        await self._enqueue(messages, ack)
-        with contextlib.suppress(TimeoutError):
-            await ack.wait(self._timeout_s + 2.0)
-        if ack.pending or ack.errors:
+            raise KafkaUnavailable("Kafka is unreachable", detail={"delivered": 0})
+        request = _Request(messages, asyncio.get_running_loop())
+        self._requests.put(request)
+        try:
+            await asyncio.wait_for(asyncio.shield(request.future), 2 * self._timeout_s + 5)
+        except TimeoutError:
+            request.errors.append("no answer from the producer in time")
+        if request.errors:
             raise KafkaUnavailable(
                 "Kafka did not acknowledge every event",
-                detail={"accepted": sorted(ack.delivered), "errors": sorted(set(ack.errors))[:5]},
+                detail={"of": len(messages), "errors": sorted(set(request.errors))[:5]},
             )
         self._brokers_down = False
 
-    async def _enqueue(self, messages: Sequence[Message], ack: _BatchAck) -> None:
-        produce = self._producer.produce
-        for index, m in enumerate(messages):
+    def _commit_loop(self) -> None:
+        while True:
+            try:
+                first = self._requests.get(timeout=0.5)
+            except queue.Empty:
+                self._producer.poll(0)  # serve error callbacks while idle
+                continue
+            group = [first]
+            while not self._requests.empty():
+                group.append(self._requests.get_nowait())
+            live = [r for r in group if r is not None]
+            for request in live:
+                self._produce(request)
+            remaining = self._producer.flush(self._timeout_s + 1)
+            for request in live:
+                if remaining:
+                    request.errors.append(f"{remaining} messages not acknowledged in time")
+                request.resolve()
+            if len(live) < len(group):
+                return
+
+    def _produce(self, request: _Request) -> None:
+        produce, on_error = self._producer.produce, request.on_error
+        for m in request.messages:
             while True:
                 try:
-                    produce(
-                        m.topic,
-                        m.value,
-                        m.key,
-                        headers=m.headers,
-                        on_delivery=lambda err, _msg, i=index: ack.report(i, err),
-                    )
+                    if m.headers:
+                        produce(m.topic, m.value, m.key, headers=m.headers, on_delivery=on_error)
+                    else:
+                        produce(m.topic, m.value, m.key, on_delivery=on_error)
                     break
-                except BufferError:  # local queue full: let the poll thread drain it
-                    await asyncio.sleep(0.005)
+                except BufferError:  # local queue full: deliver some, then go on
+                    self._producer.poll(0.05)
                 except KafkaException as exc:
-                    log.error("produce failed", extra=kv(topic=m.topic, reason=exc))
-                    ack.cancel_unsent(len(messages) - index)
-                    return
+                    request.errors.append(str(exc))
+                    break
 
     async def ping(self, timeout_s: float = 1.0) -> bool:
         """True when a broker answers a metadata request within the timeout."""
@@ -160,9 +177,9 @@ class KafkaSink:
         return True
 
     def close(self) -> None:
+        self._requests.put(None)
+        self._committer.join(timeout=self._timeout_s + 5)
         remaining = self._producer.flush(10)
-        self._stop.set()
-        self._poller.join(timeout=2)
         if remaining:
             log.error("producer closed with undelivered messages", extra=kv(count=remaining))
 
@@ -176,7 +193,7 @@ class MemorySink:
 
     async def send(self, messages: Sequence[Message]) -> None:
         if not self.available:
-            raise KafkaUnavailable("Kafka is unreachable", detail={"accepted": []})
+            raise KafkaUnavailable("Kafka is unreachable", detail={"delivered": 0})
         self.messages.extend(messages)
 
     async def ping(self, timeout_s: float = 1.0) -> bool:

@@ -1,0 +1,52 @@
+# The two commands every newcomer needs: `make run` and `make test`. Both call `make setup`,
+# which installs what is missing (system packages, the virtualenv, Kafka's jars) and is quick
+# when everything is already there.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JARS   := .kairos/kafka/libs/.pom-sha256
+POM    := src/kairos/kafka/resources/pom.xml
+
+.PHONY: setup run test lint format bench clean help
+
+help:
+	@echo "make run    start the whole platform on this machine (broker, database, API)"
+	@echo "make test   lint, type-check and run the whole test suite (Kafka and PostgreSQL too)"
+	@echo "make bench  run every benchmark, JSON reports in bench-results/"
+
+setup: $(STAMP) $(JARS)
+
+$(STAMP): pyproject.toml scripts/ensure-system.sh
+	scripts/ensure-system.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+$(JARS): $(STAMP) $(POM)
+	$(BIN)/kairos kafka fetch
+
+run: setup
+	$(BIN)/kairos up
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+test: lint
+	KAIROS_TEST_POSTGRES_URL="$$(scripts/postgres.sh)" KAIROS_REQUIRE_POSTGRES=1 \
+		$(BIN)/pytest
+
+bench: setup
+	mkdir -p bench-results
+	$(BIN)/kairos bench ingest --json bench-results/ingest.json
+
+clean:
+	rm -rf $(VENV) .kairos .pytest_cache .mypy_cache .ruff_cache

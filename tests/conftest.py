@@ -1,0 +1,92 @@
+"""Shared fixtures: settings in a scratch directory, database URLs for every backend, and one
+real Kafka broker for the whole session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from kairos.bench.harness import free_port
+from kairos.kafka.local import LocalBroker, fetch_jars
+from kairos.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, pseudonym_key="test-pseudonym-key-0123456789abcdef")
+
+
+# --- databases ------------------------------------------------------------------------------
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("KAIROS_TEST_POSTGRES_URL")
+    if not url and os.environ.get("KAIROS_REQUIRE_POSTGRES") == "1":
+        pytest.fail("KAIROS_REQUIRE_POSTGRES=1 but KAIROS_TEST_POSTGRES_URL is not set")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend (PostgreSQL: a new database per test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        pytest.skip("KAIROS_TEST_POSTGRES_URL not set (make test sets it)")
+    name = f"kairos_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# --- Kafka ----------------------------------------------------------------------------------
+
+
+@dataclass
+class KafkaUnderTest:
+    bootstrap: str
+    broker: LocalBroker | None  # None when an external cluster is used
+
+    def settings(self, tmp_path: Path, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "data_dir": tmp_path,
+            "kafka_bootstrap": self.bootstrap,
+            "topic_prefix": f"t{uuid.uuid4().hex[:10]}",
+            "pseudonym_key": "test-pseudonym-key-0123456789abcdef",
+            "produce_timeout_ms": 3000,
+        }
+        return Settings(**(values | overrides))
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaUnderTest]:
+    """The real broker: an external one from KAIROS_TEST_KAFKA_BOOTSTRAP, or a local one."""
+    external = os.environ.get("KAIROS_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield KafkaUnderTest(external, None)
+        return
+    libs = Path(os.environ.get("KAIROS_KAFKA_LIBS_DIR", ROOT / ".kairos" / "kafka" / "libs"))
+    fetch_jars(libs)
+    home = tmp_path_factory.mktemp("kafka")
+    broker = LocalBroker(home, libs, port=free_port(), controller_port=free_port(), heap="384m")
+    broker.start(timeout_s=180)
+    try:
+        yield KafkaUnderTest(broker.bootstrap, broker)
+    finally:
+        broker.stop()
