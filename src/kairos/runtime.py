@@ -43,7 +43,11 @@ def pseudonymizer(settings: Settings) -> Pseudonymizer:
 
 
 def kafka_sink(settings: Settings) -> KafkaSink:
-    return KafkaSink(settings.bootstrap_servers, timeout_ms=settings.produce_timeout_ms)
+    return KafkaSink(
+        settings.bootstrap_servers,
+        timeout_ms=settings.produce_timeout_ms,
+        linger_ms=settings.produce_linger_ms,
+    )
 
 
 def database(settings: Settings) -> Engine:

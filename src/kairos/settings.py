@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1, description="Partitions of each event topic")
     topic_replication: int = Field(default=1, ge=1)
     produce_timeout_ms: int = Field(default=5000, ge=100, description="Delivery deadline per event")
+    produce_linger_ms: int = Field(default=20, ge=0, le=1000, description="Producer batching wait")
 
     # Database
     database_url: str | None = Field(

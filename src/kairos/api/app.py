@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ def create_app(
             max_batch=settings.max_batch_events,
         )
         app.state.services = Services(settings, active_sink, active_engine, ingestor)
+        _tune_gc()
         log.info("api started", extra=kv(kafka=settings.bootstrap_servers))
         try:
             yield
@@ -61,6 +63,17 @@ def create_app(
     app.include_router(events.router)
     openapi.install(app, events.BODY_SCHEMAS)
     return app
+
+
+def _tune_gc() -> None:
+    """Move start-up objects out of the collector's sight and collect less often.
+
+    Ingestion allocates many short-lived containers; with the default thresholds the cyclic
+    GC (re-scanning every module loaded at start-up) cost a fifth of the API's CPU.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _ensure_topics(settings: Settings) -> None:

@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -27,7 +26,6 @@ from kairos.kafka.topics import Topics
 
 _RAW_USER_ID = re.compile(rb'("user_id"\s*:\s*)"((?:[^"\\]|\\.)*)"')
 MAX_DEAD_LETTER_BYTES = 64 * 1024
-_truncate_ip = lru_cache(maxsize=65_536)(truncate_ip)
 
 
 @dataclass(frozen=True)
@@ -112,22 +110,36 @@ class Ingestor:
         return await self._send(self._accept(valid, ctx), dead, result)
 
     def _accept(self, events: Sequence[BaseEvent], ctx: RequestContext) -> list[Message]:
+        """Pseudonymise and stamp valid events; one message each on its type's topic."""
         now = datetime.now(UTC)
-        topic_of = self._topic_of
-        messages = []
+        keys: dict[str, str] = {}  # per batch: a visitor's events usually come together
+        ips: dict[str | None, str | None] = {}
+        wire: list[BaseEvent] = []
         for event in events:
+            user_id = event.user_id or ""
+            key = keys.get(user_id)
+            if key is None:
+                key = keys[user_id] = self._pseudonymize(user_id)
+            raw_ip = event.ip or ctx.ip
+            if raw_ip not in ips:
+                ips[raw_ip] = truncate_ip(raw_ip)
             ts = event.ts or now
-            wire = replace(
-                event,
-                user_id=None,
-                user_key=self._pseudonymize(event.user_id or ""),
-                received_at=now,
-                ts=ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC),
-                ip=_truncate_ip(event.ip or ctx.ip),
-                user_agent=event.user_agent or ctx.user_agent,
+            wire.append(
+                replace(
+                    event,
+                    user_id=None,
+                    user_key=key,
+                    received_at=now,
+                    ts=ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC),
+                    ip=ips[raw_ip],
+                    user_agent=event.user_agent or ctx.user_agent,
+                )
             )
-            messages.append(Message(topic_of[type(event)], codec.key_of(wire), codec.encode(wire)))
-        return messages
+        topic_of = self._topic_of
+        return [
+            Message(topic_of[type(event)], event.user_key.encode(), value)  # type: ignore[union-attr]
+            for event, value in zip(wire, codec.encode_many(wire), strict=True)
+        ]
 
     async def _send(
         self, accepted: list[Message], dead: list[Message], result: IngestResult

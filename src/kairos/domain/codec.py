@@ -4,6 +4,7 @@ and the parsing of events as clients send them."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -15,6 +16,7 @@ _EVENT = msgspec.json.Decoder(Event)
 _BATCH = msgspec.json.Decoder(EventBatch)
 _PATH = re.compile(r" - at `\$(.*)`$")
 _SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 class WireInvariantError(ValueError):
@@ -42,10 +44,14 @@ def field_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> FieldErro
     """Turn msgspec's "Expected `int`, got `str` - at `$.quantity`" into a located error."""
     text = str(exc)
     match = _PATH.search(text)
-    if match is None:
-        return FieldError((), text)
-    loc = tuple(int(idx) if idx else name for name, idx in _SEGMENT.findall(match.group(1)))
-    return FieldError(loc, text[: match.start()])
+    loc: tuple[str | int, ...] = ()
+    if match is not None:
+        loc = tuple(int(idx) if idx else name for name, idx in _SEGMENT.findall(match.group(1)))
+        text = text[: match.start()]
+    missing = _MISSING.search(text)
+    if missing is not None:  # point at the missing field itself
+        loc = (*loc, missing.group(1))
+    return FieldError(loc, text)
 
 
 def encode(event: BaseEvent) -> bytes:
@@ -53,6 +59,16 @@ def encode(event: BaseEvent) -> bytes:
     if event.user_id is not None or event.user_key is None:
         raise WireInvariantError("only pseudonymised events (user_key, no user_id) go on the wire")
     return _ENCODER.encode(event)
+
+
+def encode_many(events: Sequence[BaseEvent]) -> list[bytes]:
+    """`encode` for a batch, in one call (newlines are always escaped inside JSON values)."""
+    for event in events:
+        if event.user_id is not None or event.user_key is None:
+            raise WireInvariantError("only pseudonymised events go on the wire")
+    if not events:
+        return []
+    return _ENCODER.encode_lines(events).rstrip(b"\n").split(b"\n")
 
 
 def key_of(event: BaseEvent) -> bytes:

@@ -43,7 +43,7 @@ def _new_event_id() -> str:
     return uuid.uuid4().hex
 
 
-class Consent(Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+class Consent(Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     """What the visitor agreed to. Without personalization consent only contextual ads are shown."""
 
     personalization: bool = False
@@ -61,6 +61,7 @@ class BaseEvent(
     tag_field="type",
     forbid_unknown_fields=True,
     omit_defaults=True,
+    gc=False,  # plain data, never in a cycle: untracked structs spare the cyclic GC
 ):
     """Fields every interaction carries.
 
@@ -154,7 +155,7 @@ EVENT_TYPES: dict[type[BaseEvent], EventType] = {
 EVENT_CLASSES: dict[EventType, type[BaseEvent]] = {v: k for k, v in EVENT_TYPES.items()}
 
 
-class EventBatch(Struct, forbid_unknown_fields=True):
+class EventBatch(Struct, forbid_unknown_fields=True, gc=False):
     """Request body of `POST /v1/events/batch`."""
 
     events: Annotated[list[Event], Meta(min_length=1)]
