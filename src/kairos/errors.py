@@ -24,10 +24,6 @@ class ConfigurationError(KairosError):
     status = 500
 
 
-class ValidationFailed(KairosError):
-    status = 422
-
-
 class PayloadTooLarge(KairosError):
     status = 413
 

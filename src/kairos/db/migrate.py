@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -18,17 +21,22 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+@contextmanager
+def _bound(engine: Engine) -> Iterator[Config]:
+    """An Alembic config that runs on one transaction of `engine`."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
+        yield cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with _bound(engine) as cfg:
         command.upgrade(cfg, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
+    with _bound(engine) as cfg:
         command.downgrade(cfg, revision)
 
 
@@ -44,7 +52,5 @@ def head_revision() -> str | None:
 
 def revision(engine: Engine, message: str, *, autogenerate: bool = True) -> None:
     """Write a new migration script (for developers extending the schema)."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
+    with _bound(engine) as cfg:
         command.revision(cfg, message=message, autogenerate=autogenerate)

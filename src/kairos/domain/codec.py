@@ -116,8 +116,3 @@ def check_inbound(event: BaseEvent) -> None:
         raise InvalidEvent(
             FieldError(("user_key",), "user_key and received_at are set by the server")
         )
-
-
-def to_builtins(event: BaseEvent) -> dict[str, object]:
-    result: dict[str, object] = msgspec.to_builtins(event)
-    return result
