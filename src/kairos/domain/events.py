@@ -94,6 +94,8 @@ class BaseEvent(
 
 class PageView(BaseEvent, tag="page_view", frozen=True, kw_only=True):
     title: Annotated[str, Meta(max_length=512)] | None = None
+    # products shown as the page's subject (a product detail page), for "recently viewed"
+    product_ids: Annotated[list[Identifier], Meta(max_length=100)] = field(default_factory=list)
     categories: Annotated[list[ShortText], Meta(max_length=20)] = field(default_factory=list)
     keywords: Annotated[list[ShortText], Meta(max_length=50)] = field(default_factory=list)
 
@@ -120,6 +122,9 @@ class Conversion(BaseEvent, tag="conversion", frozen=True, kw_only=True):
 
 class _AdEvent(BaseEvent, frozen=True, kw_only=True):
     decision_id: Identifier
+    advertiser_id: Identifier | None = None
+    campaign_id: Identifier | None = None
+    flight_id: Identifier | None = None
     ad_id: Identifier | None = None
     creative_id: Identifier | None = None
     placement_id: Identifier | None = None

@@ -42,8 +42,11 @@ class GeoLookup(Protocol):
     def __call__(self, ip: str | None) -> Geo: ...
 
 
+NO_GEO = Geo()
+
+
 def no_geo(_ip: str | None) -> Geo:
-    return Geo()
+    return NO_GEO
 
 
 @lru_cache(maxsize=16_384)  # a handful of user agents make up most of the traffic
