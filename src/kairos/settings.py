@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     produce_timeout_ms: int = Field(default=5000, ge=100, description="Delivery deadline per event")
     produce_linger_ms: int = Field(default=20, ge=0, le=1000, description="Producer batching wait")
 
+    # Stream processing
+    stream_group: str = Field(default="kairos-stream", description="Consumer group of processors")
+    stream_state_dir: Path | None = Field(default=None, description="default DATA_DIR/stream")
+    stream_commit_interval_s: float = Field(default=1.0, gt=0, description="Offset commit period")
+
     # Database
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; unset = SQLite file DATA_DIR/kairos.db"
@@ -70,6 +75,10 @@ class Settings(BaseSettings):
     @property
     def resolved_kafka_libs(self) -> Path:
         return (self.kafka_libs_dir or self.kafka_dir / "libs").expanduser().resolve()
+
+    @property
+    def resolved_stream_state_dir(self) -> Path:
+        return (self.stream_state_dir or self.data_dir / "stream").expanduser().resolve()
 
     @property
     def resolved_database_url(self) -> str:

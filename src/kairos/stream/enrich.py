@@ -45,7 +45,7 @@ class GeoLookup(Protocol):
 NO_GEO = Geo()
 
 
-def no_geo(_ip: str | None) -> Geo:
+def no_geo(ip: str | None) -> Geo:
     return NO_GEO
 
 

@@ -1,0 +1,85 @@
+"""`kairos stream`: the processor as a Quix Streams application over the event topics.
+
+A consumer group: more instances split the partitions. Per-user state (dedup ids, session,
+features) lives in Quix's RocksDB store with changelog topics, so a restarted or moved
+partition resumes where it was. At-least-once with state and outputs committed together every
+`KAIROS_STREAM_COMMIT_INTERVAL_S`: freshness over the cost of exactly-once transactions, and
+the outputs are idempotent (features are the latest state per user on a compacted topic).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quixstreams import Application, State
+
+from kairos import runtime
+from kairos.domain.events import EventType
+from kairos.logs import kv
+from kairos.settings import Settings
+from kairos.stream.processor import EventProcessor, Output
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: Settings, processor: EventProcessor | None = None) -> Application:
+    names = runtime.topics(settings)
+    app = Application(
+        broker_address=settings.bootstrap_servers,
+        consumer_group=settings.stream_group,
+        auto_offset_reset="earliest",
+        processing_guarantee="at-least-once",
+        commit_interval=settings.stream_commit_interval_s,
+        state_dir=settings.resolved_stream_state_dir,
+        auto_create_topics=True,  # only Quix's own changelog topics; ours are declared
+        loglevel=settings.log_level.upper(),  # type: ignore[arg-type]
+        on_processing_error=_keep_going,
+    )
+    step = processor or EventProcessor()
+    inputs = [
+        app.topic(names.events(t), key_deserializer="bytes", value_deserializer="bytes")
+        for t in EventType
+    ]
+    outputs = {
+        "features": app.topic(
+            names.user_features, key_serializer="bytes", value_serializer="bytes"
+        ),
+        "dead_letter": app.topic(
+            names.dead_letter, key_serializer="bytes", value_serializer="bytes"
+        ),
+    }
+    sdf = app.dataframe(inputs[0])
+    for topic in inputs[1:]:
+        sdf = sdf.concat(app.dataframe(topic))
+
+    def process(value: bytes, state: State[Any, Any]) -> list[Output]:
+        return step(value, state)
+
+    routed = sdf.apply(process, stateful=True, expand=True)
+    for kind, topic in outputs.items():
+        routed.filter(_is(kind)).apply(_value).to_topic(topic)
+    return app
+
+
+def _is(kind: str) -> Any:
+    return lambda output: output.kind == kind
+
+
+def _value(output: Output) -> bytes:
+    return output.value
+
+
+def _keep_going(exc: Exception, row: Any, logger: logging.Logger) -> bool:
+    """A message that breaks a step is logged and skipped; the processor never stops."""
+    log.error("processing failed", extra=kv(error=repr(exc), offset=getattr(row, "offset", None)))
+    return True
+
+
+def run(settings: Settings) -> None:
+    app = build(settings)
+    log.info(
+        "stream processor starting",
+        extra=kv(group=settings.stream_group, kafka=settings.bootstrap_servers),
+    )
+    app.run()
