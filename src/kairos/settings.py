@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     # Stream processing
     stream_group: str = Field(default="kairos-stream", description="Consumer group of processors")
     stream_state_dir: Path | None = Field(default=None, description="default DATA_DIR/stream")
-    stream_commit_interval_s: float = Field(default=1.0, gt=0, description="Offset commit period")
+    stream_commit_interval_s: float = Field(
+        default=0.1, gt=0, description="Commit period; outputs become visible at each commit"
+    )
 
     # Database
     database_url: str | None = Field(

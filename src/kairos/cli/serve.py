@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 
 import typer
 import uvicorn
@@ -64,11 +66,31 @@ def _serve(settings: Settings, access_log: bool = False) -> None:
     )
 
 
+def _child(command: str) -> subprocess.Popen[bytes]:
+    """Another `kairos` process (same settings, from the environment) supervised by `up`."""
+    log.info("starting", extra=kv(process=command))
+    return subprocess.Popen([sys.executable, "-m", "kairos", command])
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()  # our own child, by its PID
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> None:
-    """Start everything on this machine: broker, topics, database migrations, API. Ctrl-C stops."""
+    """Start everything on this machine: broker, topics, migrations, API, stream processor.
+
+    Ctrl-C stops them all.
+    """
     settings = _bind(settings_of(ctx), host, port)
     broker = local_broker(settings) if settings.local_kafka else None
     started_broker = False
+    children: list[subprocess.Popen[bytes]] = []
     try:
         with clean_errors():
             if broker is not None:
@@ -92,8 +114,11 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
             f"Kairos API on http://{settings.host}:{settings.port} "
             f"(docs at /docs) — Ctrl-C stops everything"
         )
+        children = [_child("stream")]
         _serve(settings)
     finally:
+        for child in children:
+            _stop_child(child)
         if broker is not None and started_broker:
             console.print("stopping the local Kafka broker…")
             broker.stop()

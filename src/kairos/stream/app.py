@@ -35,6 +35,10 @@ def build(settings: Settings, processor: EventProcessor | None = None) -> Applic
         auto_create_topics=True,  # only Quix's own changelog topics; ours are declared
         loglevel=settings.log_level.upper(),  # type: ignore[arg-type]
         on_processing_error=_keep_going,
+        # Merged topics are processed in timestamp order: a message waits until every
+        # partition has data or is known idle, learnt at the next poll. A short poll keeps
+        # that wait (and so feature freshness) in milliseconds rather than a second.
+        consumer_poll_timeout=0.02,
     )
     step = processor or EventProcessor()
     inputs = [
