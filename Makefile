@@ -47,6 +47,7 @@ test: lint
 bench: setup
 	mkdir -p bench-results
 	$(BIN)/kairos bench ingest --json bench-results/ingest.json
+	$(BIN)/kairos bench freshness --json bench-results/freshness.json
 
 clean:
 	rm -rf $(VENV) .kairos .pytest_cache .mypy_cache .ruff_cache

@@ -79,3 +79,15 @@ def test_memory_store_honours_tombstones() -> None:
     store.put(KEY, None)
     assert store.get(KEY) is None
     assert len(store) == 0
+
+
+def test_topic_names_that_cannot_fit_are_refused_early(tmp_path: object) -> None:
+    import pytest
+
+    from kairos.errors import ConfigurationError
+    from kairos.settings import Settings
+    from kairos.stream.app import check_names
+
+    check_names(Settings(data_dir=tmp_path))  # the defaults fit
+    with pytest.raises(ConfigurationError, match="KAIROS_TOPIC_PREFIX"):
+        check_names(Settings(data_dir=tmp_path, topic_prefix="a-rather-long-deployment-name"))

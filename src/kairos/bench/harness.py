@@ -44,6 +44,7 @@ class BenchEnv:
             "KAIROS_TOPIC_PREFIX": self.topic_prefix,
             "KAIROS_DATA_DIR": str(self.workdir),
             "KAIROS_DATABASE_URL": f"sqlite:///{self.workdir / 'bench.db'}",
+            "KAIROS_STREAM_GROUP": f"{self.topic_prefix}-stream",
             "KAIROS_LOG_LEVEL": "WARNING",
         }
 
@@ -52,7 +53,7 @@ class BenchEnv:
 def bench_env(settings: Settings, name: str) -> Iterator[BenchEnv]:
     """A scratch broker on free ports (or the configured cluster) for the length of a run."""
     workdir = Path(tempfile.mkdtemp(prefix=f"kairos-bench-{name}-"))
-    prefix = f"bench-{name}-{int(time.time())}"
+    prefix = f"b{name[:3]}{int(time.time()) % 100_000}"  # short: topic names have a limit
     broker = None
     try:
         if settings.local_kafka:
@@ -69,7 +70,35 @@ def bench_env(settings: Settings, name: str) -> Iterator[BenchEnv]:
     finally:
         if broker is not None:
             broker.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not os.environ.get("KAIROS_BENCH_KEEP"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def kairos_process(env: BenchEnv, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Another `kairos` command (e.g. `stream`) in a child process, stopped on exit."""
+    log_path = env.workdir / f"{args[0]}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kairos", *args],
+            env=os.environ | env.api_environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
@@ -91,12 +120,7 @@ def api_server(env: BenchEnv, *, workers: int = 1, timeout_s: float = 60.0) -> I
         _wait_ready(base, process, timeout_s, log_path)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 def _wait_ready(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kairos.bench import ingest
+from kairos.bench import freshness, ingest
 from kairos.bench.harness import write_report
 from kairos.cli.common import clean_errors, console, settings_of
 
@@ -40,3 +40,17 @@ def ingest_command(
         results = ingest.run(settings_of(ctx), plan, lambda msg: console.print(f"[dim]{msg}[/dim]"))
     report = write_report("ingest", results, json_path)
     print(json.dumps(report, indent=2))
+
+
+@app.command("freshness")
+def freshness_command(
+    ctx: typer.Context,
+    json_path: Path | None = JSON_PATH,
+    quick: bool = QUICK,
+    samples: int = typer.Option(200, help="Interactions measured"),
+) -> None:
+    """Time from an interaction posted to the API to updated features in the feature store."""
+    plan = freshness.FreshnessPlan(samples=min(samples, 40) if quick else samples)
+    with clean_errors():
+        results = freshness.run(settings_of(ctx), plan, lambda m: console.print(f"[dim]{m}[/dim]"))
+    print(json.dumps(write_report("freshness", results, json_path), indent=2))

@@ -16,6 +16,7 @@ from quixstreams import Application, State
 
 from kairos import runtime
 from kairos.domain.events import EventType
+from kairos.errors import ConfigurationError
 from kairos.logs import kv
 from kairos.settings import Settings
 from kairos.stream.processor import EventProcessor, Output
@@ -23,7 +24,23 @@ from kairos.stream.processor import EventProcessor, Output
 log = logging.getLogger(__name__)
 
 
+MAX_TOPIC_NAME = 249  # Kafka's limit
+
+
+def check_names(settings: Settings) -> None:
+    """The merged stream's changelog topic is named after every input topic: it must fit."""
+    names = runtime.topics(settings)
+    inputs = "--".join(sorted(names.events(t) for t in EventType))
+    changelog = f"changelog__{settings.stream_group}--{inputs}--default"
+    if len(changelog) > MAX_TOPIC_NAME:
+        raise ConfigurationError(
+            f"the stream's changelog topic name would be {len(changelog)} characters "
+            f"(limit {MAX_TOPIC_NAME}): shorten KAIROS_TOPIC_PREFIX or KAIROS_STREAM_GROUP"
+        )
+
+
 def build(settings: Settings, processor: EventProcessor | None = None) -> Application:
+    check_names(settings)
     names = runtime.topics(settings)
     app = Application(
         broker_address=settings.bootstrap_servers,
