@@ -21,6 +21,7 @@ from kairos.api.app import create_app
 from kairos.domain.events import EventType
 from kairos.domain.identity import Pseudonymizer
 from kairos.featurestore.topic import TopicFeatureStore
+from kairos.kafka.lag import PartitionLag, group_lag
 from kairos.runtime import pseudonym_key, topics
 from kairos.settings import Settings
 from tests.conftest import KafkaUnderTest
@@ -140,6 +141,16 @@ def test_events_become_features(platform: tuple[TestClient, Settings, TopicFeatu
     assert set(features.interests) == {"eco"}
     assert features.last_seen is not None
     assert features.counts["page_view"].count(features.last_seen, timedelta(hours=1)) == 2
+    inputs = [topics(settings).events(t) for t in EventType]
+    group = environment(settings)["KAIROS_STREAM_GROUP"]
+
+    def caught_up() -> list[PartitionLag] | None:
+        lags = group_lag(settings.bootstrap_servers, group, inputs)
+        return lags if sum(p.lag for p in lags) == 0 else None
+
+    lags = eventually(caught_up, timeout_s=30)
+    assert {p.topic for p in lags} == set(inputs)
+    assert sum(p.end for p in lags) == 5  # every message was committed past
 
 
 def test_a_poison_message_is_dead_lettered_and_the_stream_goes_on(

@@ -25,6 +25,9 @@ runner = CliRunner()
         ["up"],
         ["bench"],
         ["bench", "ingest"],
+        ["bench", "freshness"],
+        ["stream"],
+        ["status"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

@@ -21,3 +21,12 @@ def test_declaration_is_complete_and_unique() -> None:
     assert by_name["k.models"].config()["cleanup.policy"] == "compact"
     assert by_name["k.events.click"].partitions == 6
     assert "retention.ms" in by_name["k.events.click"].config()
+
+
+def test_lag_counts_what_is_left() -> None:
+    from kairos.kafka.lag import lag_of
+
+    assert lag_of(None, 7) == 7  # never committed: everything is left
+    assert lag_of(-1001, 7) == 7
+    assert lag_of(5, 7) == 2
+    assert lag_of(9, 7) == 0

@@ -6,7 +6,7 @@ import typer
 from pydantic import ValidationError
 
 from kairos import logs
-from kairos.cli import bench, db, kafka, serve, stream
+from kairos.cli import bench, db, kafka, serve, status, stream
 from kairos.cli.common import console
 from kairos.settings import Settings
 
@@ -21,6 +21,7 @@ app.add_typer(bench.app, name="bench")
 app.command()(serve.api)
 app.command()(serve.up)
 app.command()(stream.stream)
+app.command()(status.status)
 
 
 @app.callback()
