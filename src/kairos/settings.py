@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         default=0.1, gt=0, description="Commit period; outputs become visible at each commit"
     )
 
+    stream_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="Prometheus /metrics of a processor; 0 = off"
+    )
+
     # Database
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; unset = SQLite file DATA_DIR/kairos.db"

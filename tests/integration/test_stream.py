@@ -12,12 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import orjson
 import pytest
 from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 
 from kairos.api.app import create_app
+from kairos.bench.harness import free_port
 from kairos.domain.events import EventType
 from kairos.domain.identity import Pseudonymizer
 from kairos.featurestore.topic import TopicFeatureStore
@@ -28,6 +30,7 @@ from tests.conftest import KafkaUnderTest
 from tests.integration.test_pipeline import read_all
 
 pytestmark = pytest.mark.kafka
+METRICS_PORT = free_port()
 T = TypeVar("T")
 
 
@@ -38,6 +41,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "KAIROS_DATA_DIR": str(settings.data_dir),
         "KAIROS_STREAM_GROUP": f"{settings.topic_prefix}-stream",
         "KAIROS_LOG_LEVEL": "WARNING",
+        "KAIROS_STREAM_METRICS_PORT": str(METRICS_PORT),
     }
 
 
@@ -149,6 +153,9 @@ def test_events_become_features(platform: tuple[TestClient, Settings, TopicFeatu
         return lags if sum(p.lag for p in lags) == 0 else None
 
     lags = eventually(caught_up, timeout_s=30)
+    metrics = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text
+    assert 'kairos_stream_messages_total{outcome="processed"} 4.0' in metrics
+    assert 'kairos_stream_messages_total{outcome="duplicate"} 1.0' in metrics
     assert {p.topic for p in lags} == set(inputs)
     assert sum(p.end for p in lags) == 5  # every message was committed past
 

@@ -109,3 +109,16 @@ def test_openapi_documents_the_event_bodies(client: TestClient) -> None:
     schemas = spec["components"]["schemas"]
     assert {"EventBatch", "PageView", "Search", "Impression", "Consent"} <= set(schemas)
     assert "query" in schemas["Search"]["required"]
+
+
+def test_metrics_count_ingested_events(client: TestClient) -> None:
+    def accepted() -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith('kairos_ingest_events_total{outcome="accepted"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    before = accepted()
+    events = [{"type": "page_view", "user_id": "u"}, {"type": "page_view", "user_id": "v"}]
+    assert client.post("/v1/events/batch", json={"events": events}).status_code == 202
+    assert accepted() == before + 2

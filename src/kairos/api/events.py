@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from prometheus_client import Counter
 from starlette.responses import Response
 
 from kairos.api.body import read_limited
@@ -30,8 +31,15 @@ def _context(request: Request) -> RequestContext:
     )
 
 
+INGESTED = Counter(
+    "kairos_ingest_events_total", "Events received by the API, by outcome", ["outcome"]
+)  # accepted | rejected
+
+
 def _respond(result: IngestResult) -> Response:
     accepted = len(result.event_ids)
+    INGESTED.labels("accepted").inc(accepted)
+    INGESTED.labels("rejected").inc(len(result.rejected))
     body: dict[str, Any] = {"accepted": accepted, "event_ids": result.event_ids}
     if result.rejected:
         body["rejected"] = [{"index": r.index, "errors": r.errors} for r in result.rejected]

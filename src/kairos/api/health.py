@@ -1,10 +1,11 @@
-"""Liveness (`/healthz`) and readiness (`/readyz`: Kafka and the database both answer)."""
+"""Liveness (`/healthz`), readiness (`/readyz`: Kafka and the database answer), `/metrics`."""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter, Depends
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from kairos.api.responses import json_response
@@ -32,3 +33,9 @@ async def readyz(svc: Services = Depends(services)) -> Response:
     body = {"status": "ready" if ready else "unavailable", "kafka": kafka, "database": database}
     headers = {} if ready else {"Retry-After": "5"}
     return json_response(body, status_code=200 if ready else 503, headers=headers)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus metrics of this process (each API worker has its own)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

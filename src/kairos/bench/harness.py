@@ -45,6 +45,7 @@ class BenchEnv:
             "KAIROS_DATA_DIR": str(self.workdir),
             "KAIROS_DATABASE_URL": f"sqlite:///{self.workdir / 'bench.db'}",
             "KAIROS_STREAM_GROUP": f"{self.topic_prefix}-stream",
+            "KAIROS_STREAM_METRICS_PORT": "0",  # never collide with a running platform
             "KAIROS_LOG_LEVEL": "WARNING",
         }
 

@@ -19,6 +19,8 @@ from kairos.domain.events import EventType
 from kairos.errors import ConfigurationError
 from kairos.logs import kv
 from kairos.settings import Settings
+from kairos.stream import metrics
+from kairos.stream.metrics import MESSAGES
 from kairos.stream.processor import EventProcessor, Output
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,10 @@ def build(settings: Settings, processor: EventProcessor | None = None) -> Applic
         sdf = sdf.concat(app.dataframe(topic))
 
     def process(value: bytes, state: State[Any, Any]) -> list[Output]:
-        return step(value, state)
+        outputs = step(value, state)
+        outcome = outputs[0].kind if outputs else "duplicate"
+        MESSAGES.labels("processed" if outcome == "features" else outcome).inc()
+        return outputs
 
     routed = sdf.apply(process, stateful=True, expand=True)
     for kind, topic in outputs.items():
@@ -99,6 +104,8 @@ def _keep_going(exc: Exception, row: Any, logger: logging.Logger) -> bool:
 
 def run(settings: Settings) -> None:
     app = build(settings)
+    if settings.stream_metrics_port:
+        metrics.serve(settings, settings.stream_metrics_port)
     log.info(
         "stream processor starting",
         extra=kv(group=settings.stream_group, kafka=settings.bootstrap_servers),
