@@ -48,6 +48,7 @@ bench: setup
 	mkdir -p bench-results
 	$(BIN)/kairos bench ingest --json bench-results/ingest.json
 	$(BIN)/kairos bench freshness --json bench-results/freshness.json
+	$(BIN)/kairos bench stream --json bench-results/stream.json
 
 clean:
 	rm -rf $(VENV) .kairos .pytest_cache .mypy_cache .ruff_cache

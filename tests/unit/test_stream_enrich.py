@@ -48,7 +48,7 @@ def test_page_context_from_url_and_title() -> None:
     assert page.category == "outdoor"
     assert page.keywords[:3] == ("outdoor", "hiking", "boots")
     assert "trail" in page.keywords
-    declared = page_context("https://shop.example/p/1", categories=["Eco"], keywords=["Solar"])
+    declared = page_context("https://shop.example/p/1", categories=("Eco",), keywords=("Solar",))
     assert declared.category == "eco"
     assert declared.keywords[0] == "solar"
     assert page_context(None) == page_context("")

@@ -76,13 +76,15 @@ def bench_env(settings: Settings, name: str) -> Iterator[BenchEnv]:
 
 
 @contextmanager
-def kairos_process(env: BenchEnv, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+def kairos_process(
+    env: BenchEnv, *args: str, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Another `kairos` command (e.g. `stream`) in a child process, stopped on exit."""
     log_path = env.workdir / f"{args[0]}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "kairos", *args],
-            env=os.environ | env.api_environment(),
+            env=os.environ | env.api_environment() | (extra_env or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

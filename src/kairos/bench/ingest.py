@@ -80,7 +80,7 @@ def _post_loop(base: str, bodies: list[bytes], plan: IngestPlan) -> tuple[int, l
     return sum(accepted), [x for per in latencies for x in per]
 
 
-def _wire_messages(batches: list[list[dict[str, object]]], topics: Topics) -> list[Message]:
+def wire_messages(batches: list[list[dict[str, object]]], topics: Topics) -> list[Message]:
     """The exact messages the API would produce for these batches (same keys and values)."""
     sink = MemorySink()
     ingestor = Ingestor(
@@ -127,7 +127,7 @@ def run(settings: Settings, plan: IngestPlan, progress: Progress) -> dict[str, o
     bodies = [orjson.dumps({"events": b}) for b in batches]
     with bench_env(settings, "ingest") as env:
         topics = _create_topics(env, settings)
-        messages = _wire_messages(batches, topics)
+        messages = wire_messages(batches, topics)
         progress("warming the broker up (not measured)")
         linger = settings.produce_linger_ms
         _raw_producer(env.bootstrap, messages, min(5.0, plan.duration_s), linger)

@@ -42,10 +42,10 @@ TYPES = (
 class Workload:
     """Generates event dicts in the inbound form (raw first-party `user_id`)."""
 
-    def __init__(self, *, users: int = 5000, seed: int = 7) -> None:
+    def __init__(self, *, users: int = 5000, seed: int = 7, start: datetime | None = None) -> None:
         self._rng = random.Random(seed)
         self._users = [f"fp-{uuid.UUID(int=self._rng.getrandbits(128)).hex}" for _ in range(users)]
-        self._now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+        self._now = start or datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
     def event(self) -> dict[str, Any]:
         rng = self._rng

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from kairos.bench import freshness, ingest
+from kairos.bench import stream as stream_bench
 from kairos.bench.harness import write_report
 from kairos.cli.common import clean_errors, console, settings_of
 
@@ -54,3 +55,19 @@ def freshness_command(
     with clean_errors():
         results = freshness.run(settings_of(ctx), plan, lambda m: console.print(f"[dim]{m}[/dim]"))
     print(json.dumps(write_report("freshness", results, json_path), indent=2))
+
+
+@app.command("stream")
+def stream_command(
+    ctx: typer.Context,
+    json_path: Path | None = JSON_PATH,
+    quick: bool = QUICK,
+    events: int = typer.Option(100_000, help="Events loaded and processed"),
+) -> None:
+    """Events/s through the stream processor vs. a bare consume-and-commit loop."""
+    plan = stream_bench.StreamPlan(events=min(events, 20_000) if quick else events)
+    with clean_errors():
+        results = stream_bench.run(
+            settings_of(ctx), plan, lambda m: console.print(f"[dim]{m}[/dim]")
+        )
+    print(json.dumps(write_report("stream", results, json_path), indent=2))

@@ -80,11 +80,12 @@ class PageContext:
     keywords: tuple[str, ...]
 
 
+@lru_cache(maxsize=65_536)  # pages repeat across visitors; parsing a URL is not free
 def page_context(
     url: str | None,
     title: str | None = None,
-    categories: tuple[str, ...] | list[str] = (),
-    keywords: tuple[str, ...] | list[str] = (),
+    categories: tuple[str, ...] = (),
+    keywords: tuple[str, ...] = (),
 ) -> PageContext:
     """The page's category (declared, else the first path segment) and keywords."""
     path_words: list[str] = []

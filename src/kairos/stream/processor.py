@@ -77,8 +77,8 @@ class EventProcessor:
         page = page_context(
             cleaned.page_url,
             getattr(cleaned, "title", None),
-            getattr(cleaned, "categories", ()),
-            getattr(cleaned, "keywords", ()),
+            tuple(getattr(cleaned, "categories", ())),  # hashable: page contexts are cached
+            tuple(getattr(cleaned, "keywords", ())),
         )
         item = Enriched(
             cleaned,

@@ -35,7 +35,7 @@ class Buckets(Struct, gc=False):
             tier = self._tier(resolution)
             index = epoch // resolution
             tier[index] = tier.get(index, 0) + n
-            if len(tier) > keep:  # forget buckets that no window can reach any more
+            if len(tier) > keep + 8:  # now and then, forget buckets no window can reach
                 newest = max(tier)
                 for old in [i for i in tier if i <= newest - keep]:
                     del tier[old]
