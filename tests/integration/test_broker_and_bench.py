@@ -47,3 +47,18 @@ def test_ingest_bench_writes_its_report(kafka: KafkaUnderTest, tmp_path: Path) -
         results["events_per_s"] / results["raw_producer_events_per_s"], abs=1e-3
     )
     json.dumps(results)
+
+
+def test_stream_and_freshness_benches_report(kafka: KafkaUnderTest, tmp_path: Path) -> None:
+    from kairos.bench import freshness
+    from kairos.bench import stream as stream_bench
+
+    settings = kafka.settings(tmp_path)
+    results = stream_bench.run(
+        settings, stream_bench.StreamPlan(events=2000, timeout_s=120), lambda _msg: None
+    )
+    assert results["events_per_s"] > 0
+    assert results["bare_consumer_events_per_s"] > 0
+    fresh = freshness.run(settings, freshness.FreshnessPlan(samples=5, users=2), lambda _msg: None)
+    assert fresh["samples"] == 5
+    assert 0 < fresh["p50_ms"] <= fresh["p99_ms"]
