@@ -24,6 +24,7 @@ from kairos.domain.events import EventType
 from kairos.domain.identity import Pseudonymizer
 from kairos.featurestore.topic import TopicFeatureStore
 from kairos.kafka.lag import PartitionLag, group_lag
+from kairos.processes import stop_process
 from kairos.runtime import pseudonym_key, topics
 from kairos.settings import Settings
 from tests.conftest import KafkaUnderTest
@@ -73,12 +74,7 @@ def platform(
             yield client, settings, store
         finally:
             store.close()
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
             log.close()
 
 

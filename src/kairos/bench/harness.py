@@ -20,6 +20,7 @@ import httpx
 
 from kairos.errors import KairosError
 from kairos.kafka.local import LocalBroker, fetch_jars
+from kairos.processes import stop_process
 from kairos.settings import Settings
 
 
@@ -92,16 +93,7 @@ def kairos_process(
     try:
         yield process
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        stop_process(process)
 
 
 @contextmanager
@@ -123,7 +115,7 @@ def api_server(env: BenchEnv, *, workers: int = 1, timeout_s: float = 60.0) -> I
         _wait_ready(base, process, timeout_s, log_path)
         yield base
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _wait_ready(

@@ -17,6 +17,7 @@ from kairos.db import migrate
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.local import fetch_jars
 from kairos.logs import kv
+from kairos.processes import stop_process
 from kairos.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,16 +73,6 @@ def _child(command: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "kairos", command])
 
 
-def _stop_child(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.terminate()  # our own child, by its PID
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
 def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> None:
     """Start everything on this machine: broker, topics, migrations, API, stream processor.
 
@@ -118,7 +109,7 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
         _serve(settings)
     finally:
         for child in children:
-            _stop_child(child)
+            stop_process(child)
         if broker is not None and started_broker:
             console.print("stopping the local Kafka broker…")
             broker.stop()
