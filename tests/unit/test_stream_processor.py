@@ -22,7 +22,7 @@ class DictState:
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
-    def set(self, key: str, value: Any) -> None:
+    def set(self, key: str, value: Any, ttl: timedelta | None = None) -> None:
         self.data[key] = orjson.loads(orjson.dumps(value))  # as a real store would: JSON
 
 

@@ -36,7 +36,7 @@ _ENCODER = msgspec.json.Encoder()
 class StateLike(Protocol):
     def get(self, key: str, default: Any = None) -> Any: ...
 
-    def set(self, key: str, value: Any) -> None: ...
+    def set(self, key: str, value: Any, ttl: timedelta | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class EventProcessor:
         cleaned = clean(event, self.config.rules)
         if isinstance(cleaned, Refused):
             return [_dead(value, "refused", {"msg": cleaned.reason})]
-        if not self._first_time(cleaned.event_id, cleaned.event_type.value, cleaned, state):
+        if not self._first_time(cleaned.event_id, cleaned.event_type.value, state):
             return []  # a duplicate: counted once already
         ts = cleaned.ts or cleaned.received_at or datetime.now(UTC)
         key = cleaned.user_key or ""
@@ -95,17 +95,12 @@ class EventProcessor:
         state.set("features", encoded.decode())
         return [Output("features", encoded)]
 
-    def _first_time(self, event_id: str, kind: str, event: Any, state: StateLike) -> bool:
-        seen: dict[str, float] = state.get("seen") or {}
-        marker = f"{kind}:{event_id}"
-        if marker in seen:
+    def _first_time(self, event_id: str, kind: str, state: StateLike) -> bool:
+        """One small state entry per (type, id), expiring after the horizon."""
+        marker = f"seen:{kind}:{event_id}"
+        if state.get(marker) is not None:
             return False
-        ts = (event.received_at or event.ts or datetime.now(UTC)).timestamp()
-        seen[marker] = ts
-        if len(seen) > 256:  # forget what is older than the horizon
-            cutoff = max(seen.values()) - self.config.dedup_horizon.total_seconds()
-            seen = {k: t for k, t in seen.items() if t >= cutoff}
-        state.set("seen", seen)
+        state.set(marker, 1, ttl=self.config.dedup_horizon)
         return True
 
 
