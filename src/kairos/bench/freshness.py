@@ -3,16 +3,21 @@ online feature store, against a bare Kafka produce→consume round trip in the s
 
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from kairos.bench.harness import BenchEnv, api_server, bench_env, kairos_process
+from kairos.bench.harness import (
+    BenchEnv,
+    Progress,
+    api_server,
+    bench_env,
+    kairos_process,
+    percentiles_ms,
+)
 from kairos.domain.identity import Pseudonymizer
 from kairos.errors import KairosError
 from kairos.featurestore.topic import TopicFeatureStore
@@ -21,28 +26,12 @@ from kairos.kafka.topics import Topics
 from kairos.runtime import pseudonym_key
 from kairos.settings import Settings
 
-Progress = Callable[[str], None]
-
 
 @dataclass(frozen=True)
 class FreshnessPlan:
     samples: int = 200
     users: int = 20
     timeout_s: float = 10.0
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {
-        "p50_ms": at(0.50),
-        "p95_ms": at(0.95),
-        "p99_ms": at(0.99),
-        "mean_ms": round(statistics.fmean(ordered), 2),
-    }
 
 
 def _kafka_round_trip(bootstrap: str, topic: str, samples: int) -> list[float]:
@@ -71,7 +60,7 @@ def _kafka_round_trip(bootstrap: str, topic: str, samples: int) -> list[float]:
             while time.perf_counter() < deadline:
                 msg = consumer.poll(0.5)
                 if msg is not None and not msg.error() and msg.value() == payload:
-                    latencies.append(1000 * (time.perf_counter() - start))
+                    latencies.append(time.perf_counter() - start)
                     break
     finally:
         consumer.close()
@@ -87,8 +76,8 @@ def run(settings: Settings, plan: FreshnessPlan, progress: Progress) -> dict[str
         progress("starting the API and the stream processor")
         with api_server(env) as base, kairos_process(env, "stream"):
             latencies = _measure(env, topics, base, plan, progress)
-    fresh = _percentiles(latencies)
-    floor = _percentiles(baseline)
+    fresh = percentiles_ms(latencies)
+    floor = percentiles_ms(baseline)
     return {
         **fresh,
         "samples": len(latencies),
@@ -124,7 +113,7 @@ def _measure(
                 client.post("/v1/events", json=event).raise_for_status()
                 seen[user] += 1
                 if _wait_for(store, key_of(user), seen[user], plan.timeout_s):
-                    latencies.append(1000 * (time.perf_counter() - start))
+                    latencies.append(time.perf_counter() - start)
     finally:
         store.close()
     return latencies

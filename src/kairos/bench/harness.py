@@ -6,11 +6,12 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,19 @@ from kairos.errors import KairosError
 from kairos.kafka.local import LocalBroker, fetch_jars
 from kairos.processes import stop_process
 from kairos.settings import Settings
+
+Progress = Callable[[str], None]  # how a benchmark reports what it is doing
+
+
+def percentiles_ms(seconds: list[float]) -> dict[str, float]:
+    """p50/p95/p99/mean in milliseconds of durations given in seconds."""
+    ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    mean = round(1000 * statistics.fmean(ordered), 2)
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "mean_ms": mean}
 
 
 def free_port() -> int:

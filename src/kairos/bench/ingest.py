@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import statistics
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -20,15 +18,13 @@ import orjson
 from confluent_kafka import Producer
 
 from kairos.api.ingest import Ingestor, RequestContext
-from kairos.bench.harness import BenchEnv, api_server, bench_env
+from kairos.bench.harness import BenchEnv, Progress, api_server, bench_env, percentiles_ms
 from kairos.bench.workload import Workload
 from kairos.domain.identity import Pseudonymizer
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.sink import MemorySink, Message, producer_config
 from kairos.kafka.topics import Topics
 from kairos.settings import Settings
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -138,7 +134,7 @@ def run(settings: Settings, plan: IngestPlan, progress: Progress) -> dict[str, o
             start = time.perf_counter()
             accepted, latencies = _post_loop(base, bodies, plan)
             api_rate = accepted / (time.perf_counter() - start)
-    latencies.sort()
+    requests = percentiles_ms(latencies) if latencies else {}
     return {
         "events_per_s": round(api_rate, 1),
         "raw_producer_events_per_s": round(raw_rate, 1),
@@ -149,10 +145,8 @@ def run(settings: Settings, plan: IngestPlan, progress: Progress) -> dict[str, o
         "producer_linger_ms": settings.produce_linger_ms,
         "duration_s": plan.duration_s,
         "requests": len(latencies),
-        "request_p50_ms": round(1000 * statistics.median(latencies), 2) if latencies else None,
-        "request_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2)
-        if latencies
-        else None,
+        "request_p50_ms": requests.get("p50_ms"),
+        "request_p99_ms": requests.get("p99_ms"),
         "event_bytes_avg": round(sum(len(m.value) for m in messages) / len(messages), 1),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from confluent_kafka import Consumer, Producer
 
-from kairos.bench.harness import BenchEnv, bench_env, free_port, kairos_process
+from kairos.bench.harness import BenchEnv, Progress, bench_env, free_port, kairos_process
 from kairos.bench.ingest import wire_messages
 from kairos.bench.workload import Workload
 from kairos.domain.events import EventType
@@ -20,8 +19,6 @@ from kairos.errors import KairosError
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.topics import Topics
 from kairos.settings import Settings
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -15,6 +16,18 @@ from kairos.cli.common import clean_errors, console, settings_of
 app = typer.Typer(
     help="Benchmarks, each against a baseline measured in the same run.", no_args_is_help=True
 )
+
+
+def _progress(message: str) -> None:
+    console.print(f"[dim]{message}[/dim]")
+
+
+def _report(name: str, json_path: Path | None, measure: Callable[[], dict[str, object]]) -> None:
+    """Run one benchmark, write its JSON report, and print it."""
+    with clean_errors():
+        results = measure()
+    print(json.dumps(write_report(name, results, json_path), indent=2))
+
 
 JSON_PATH = typer.Option(None, "--json", help="Write the report to this file")
 QUICK = typer.Option(False, "--quick", help="A run of at most about a minute")
@@ -37,10 +50,7 @@ def ingest_command(
         connections=connections,
         workers=workers,
     )
-    with clean_errors():
-        results = ingest.run(settings_of(ctx), plan, lambda msg: console.print(f"[dim]{msg}[/dim]"))
-    report = write_report("ingest", results, json_path)
-    print(json.dumps(report, indent=2))
+    _report("ingest", json_path, lambda: ingest.run(settings_of(ctx), plan, _progress))
 
 
 @app.command("freshness")
@@ -52,9 +62,7 @@ def freshness_command(
 ) -> None:
     """Time from an interaction posted to the API to updated features in the feature store."""
     plan = freshness.FreshnessPlan(samples=min(samples, 40) if quick else samples)
-    with clean_errors():
-        results = freshness.run(settings_of(ctx), plan, lambda m: console.print(f"[dim]{m}[/dim]"))
-    print(json.dumps(write_report("freshness", results, json_path), indent=2))
+    _report("freshness", json_path, lambda: freshness.run(settings_of(ctx), plan, _progress))
 
 
 @app.command("stream")
@@ -66,8 +74,4 @@ def stream_command(
 ) -> None:
     """Events/s through the stream processor vs. a bare consume-and-commit loop."""
     plan = stream_bench.StreamPlan(events=min(events, 20_000) if quick else events)
-    with clean_errors():
-        results = stream_bench.run(
-            settings_of(ctx), plan, lambda m: console.print(f"[dim]{m}[/dim]")
-        )
-    print(json.dumps(write_report("stream", results, json_path), indent=2))
+    _report("stream", json_path, lambda: stream_bench.run(settings_of(ctx), plan, _progress))

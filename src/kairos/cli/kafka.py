@@ -64,7 +64,7 @@ def status(ctx: typer.Context) -> None:
             f"bootstrap={st.bootstrap}"
         )
         raise typer.Exit(0 if st.ready else 1)
-    from kairos.kafka.sink import wait_for_brokers
+    from kairos.kafka.admin import wait_for_brokers
 
     ready = wait_for_brokers(settings.bootstrap_servers, timeout_s=5)
     console.print(f"cluster bootstrap={settings.bootstrap_servers} ready={ready}")

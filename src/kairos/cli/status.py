@@ -8,9 +8,9 @@ import typer
 from kairos import runtime
 from kairos.cli.common import console, local_broker, settings_of
 from kairos.domain.events import EventType
+from kairos.kafka.admin import wait_for_brokers
 from kairos.kafka.exceptions import KafkaUnavailable
 from kairos.kafka.lag import group_lag, message_count
-from kairos.kafka.sink import wait_for_brokers
 from kairos.settings import Settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
@@ -59,3 +60,17 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     if created:
         log.info("topics created", extra=kv(count=len(created), topics=",".join(created)))
     return created
+
+
+def wait_for_brokers(bootstrap: str, timeout_s: float) -> bool:
+    """Block until a broker at `bootstrap` answers (used by start-up and tests)."""
+    # log_level 0: "connection refused" while a broker boots is the expected answer, not news.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            admin.list_topics(timeout=1)
+            return True
+        except KafkaException:
+            time.sleep(0.25)
+    return False

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from kairos.kafka.admin import wait_for_brokers
 from kairos.kafka.exceptions import BrokerError
-from kairos.kafka.sink import wait_for_brokers
 
 MAIN_CLASS = "kafka.Kafka"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -183,19 +182,3 @@ class MemorySink:
 
     def on(self, topic: str) -> list[Message]:
         return [m for m in self.messages if m.topic == topic]
-
-
-def wait_for_brokers(bootstrap: str, timeout_s: float) -> bool:
-    """Block until a broker at `bootstrap` answers (used by start-up and tests)."""
-    from confluent_kafka.admin import AdminClient
-
-    # log_level 0: "connection refused" while a broker boots is the expected answer, not news.
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            admin.list_topics(timeout=1)
-            return True
-        except KafkaException:
-            time.sleep(0.25)
-    return False
