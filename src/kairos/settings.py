@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,9 +40,40 @@ class Settings(BaseSettings):
     stream_commit_interval_s: float = Field(
         default=0.1, gt=0, description="Commit period; outputs become visible at each commit"
     )
+    stream_instance: str | None = Field(
+        default=None,
+        description="Stable id of this processor (transactions); default host name + free slot",
+    )
+    click_window_s: float = Field(
+        default=30 * 60, gt=0, description="Attribution window impression → click"
+    )
+    conversion_window_s: float = Field(
+        default=7 * 24 * 3600, gt=0, description="Attribution window impression → conversion"
+    )
+    interest_half_life_s: float = Field(
+        default=3 * 24 * 3600, gt=0, description="Half-life of decayed interest scores"
+    )
+    history_retention_days: float = Field(
+        default=90, gt=0, description="Raw interaction history older than this is deleted"
+    )
+    persist_group: str = Field(
+        default="kairos-persist", description="Consumer group of the database writers"
+    )
 
     stream_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="Prometheus /metrics of a processor; 0 = off"
+    )
+    geoip_db: Path | None = Field(
+        default=None, description="GeoLite2/GeoIP2 Country or City .mmdb file; unset = no geo"
+    )
+
+    # Online feature store
+    feature_store: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="memory = each server follows the features topic; redis = shared, via sync",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis of the feature store (redis mode)"
     )
 
     # Database

@@ -69,11 +69,13 @@ def platform(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        store = TopicFeatureStore(settings.bootstrap_servers, topics(settings).user_features)
         try:
-            yield client, settings, store
+            store = TopicFeatureStore(settings.bootstrap_servers, topics(settings).user_features)
+            try:
+                yield client, settings, store
+            finally:
+                store.close()
         finally:
-            store.close()
             stop_process(process)
             log.close()
 
@@ -141,7 +143,8 @@ def test_events_become_features(platform: tuple[TestClient, Settings, TopicFeatu
     assert set(features.interests) == {"eco"}
     assert features.last_seen is not None
     assert features.counts["page_view"].count(features.last_seen, timedelta(hours=1)) == 2
-    inputs = [topics(settings).events(t) for t in EventType]
+    names = topics(settings)
+    inputs = [*(names.events(t) for t in EventType), names.decisions]
     group = environment(settings)["KAIROS_STREAM_GROUP"]
 
     def caught_up() -> list[PartitionLag] | None:

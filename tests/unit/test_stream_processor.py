@@ -1,37 +1,51 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import msgspec
 import orjson
 
 from kairos.domain import codec
-from kairos.domain.events import PageView, Search
+from kairos.domain.decisions import Decision
+from kairos.domain.events import BaseEvent, Click, Impression, PageView, Search
 from kairos.featurestore import MemoryFeatureStore
-from kairos.stream.processor import EventProcessor
+from kairos.stream.processor import EventProcessor, Output, features_record
+from kairos.stream.records import Interaction
+from kairos.stream.state import UserState
 
 KEY = "b" * 32
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
-class DictState:
+class DictStore:
+    """The runtime's StateStore contract, in a dict."""
+
     def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
+        self.users: dict[str, UserState] = {}
+        self.dirty: set[str] = set()
+        self.timers: dict[str, float] = {}
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
+    def get(self, user_key: str) -> UserState | None:
+        return self.users.get(user_key)
 
-    def set(self, key: str, value: Any, ttl: timedelta | None = None) -> None:
-        self.data[key] = orjson.loads(orjson.dumps(value))  # as a real store would: JSON
+    def put(self, user_key: str, value: UserState) -> None:
+        self.users[user_key] = value
+        self.dirty.add(user_key)
+
+    def schedule(self, user_key: str, at: float) -> None:
+        self.timers[user_key] = min(at, self.timers.get(user_key, at))
 
 
-def wire(event: PageView | Search) -> bytes:
+def wire(event: BaseEvent) -> bytes:
     return codec.encode(event)
 
 
+def of_kind(out: list[Output], kind: str) -> list[dict[str, object]]:
+    return [orjson.loads(o.value) for o in out if o.kind == kind]
+
+
 def test_valid_events_update_features_and_duplicates_do_not() -> None:
-    step, state = EventProcessor(), DictState()
+    step, store, out = EventProcessor(), DictStore(), []
     view = PageView(
         event_id="e1",
         user_key=KEY,
@@ -40,9 +54,8 @@ def test_valid_events_update_features_and_duplicates_do_not() -> None:
         page_url="https://s.example/outdoor/tent",
         product_ids=["t1"],
     )
-    (out,) = step(wire(view), state)
-    assert out.kind == "features"
-    assert step(wire(view), state) == []  # the same id and type again
+    assert step.event(wire(view), store, out) == "processed"
+    assert step.event(wire(view), store, out) == "duplicate"  # the same id and type again
     later = Search(
         event_id="e1",
         user_key=KEY,
@@ -50,44 +63,72 @@ def test_valid_events_update_features_and_duplicates_do_not() -> None:
         received_at=NOW + timedelta(minutes=1),
         query="tent",
     )  # same id, other type
-    (out,) = step(wire(later), state)
-    store = MemoryFeatureStore()
-    store.put(KEY, out.value)
-    features = store.get(KEY)
+    assert step.event(wire(later), store, out) == "processed"
+    memory = MemoryFeatureStore()
+    memory.put(KEY, features_record(store.users[KEY]))
+    features = memory.get(KEY)
     assert features is not None
     assert features.events == 2
     assert features.viewed == ["t1"]
     assert features.searches == ["tent"]
     assert features.session_depth == 2
+    history = of_kind(out, "interaction")
+    assert [h["event_type"] for h in history] == ["page_view", "search"]
+    assert history[0]["category"] == "outdoor"
+    assert all(o.key == KEY.encode() for o in out)
 
 
 def test_bad_messages_become_dead_letters() -> None:
-    step, state = EventProcessor(), DictState()
-    (out,) = step(b"{not json", state)
-    assert out.kind == "dead_letter"
-    assert orjson.loads(out.value)["reason"] == "invalid_event"
+    step, store, out = EventProcessor(), DictStore(), []
+    assert step.event(b"{not json", store, out) == "dead_letter"
     stale = PageView(user_key=KEY, ts=NOW - timedelta(days=30), received_at=NOW)
-    (out,) = step(wire(stale), state)
-    assert orjson.loads(out.value)["reason"] == "refused"
-    assert state.data == {}  # nothing counted
+    assert step.event(wire(stale), store, out) == "dead_letter"
+    assert step.decision(b"[1, 2]", store, out) == "dead_letter"
+    reasons = [d["reason"] for d in of_kind(out, "dead_letter")]
+    assert reasons == ["invalid_event", "refused", "invalid_decision"]
+    assert store.users == {}  # nothing counted
 
 
-def test_memory_store_honours_tombstones() -> None:
-    store = MemoryFeatureStore()
-    store.put(KEY, msgspec.json.encode({"user_key": KEY}))
-    assert store.get(KEY) is not None
-    store.put(KEY, None)
-    assert store.get(KEY) is None
-    assert len(store) == 0
-
-
-def test_topic_names_that_cannot_fit_are_refused_early(tmp_path: object) -> None:
-    import pytest
-
-    from kairos.errors import ConfigurationError
-    from kairos.settings import Settings
-    from kairos.stream.app import check_names
-
-    check_names(Settings(data_dir=tmp_path))  # the defaults fit
-    with pytest.raises(ConfigurationError, match="KAIROS_TOPIC_PREFIX"):
-        check_names(Settings(data_dir=tmp_path, topic_prefix="a-rather-long-deployment-name"))
+def test_impression_click_and_window_close_give_labels_and_counts() -> None:
+    step, store, out = EventProcessor(), DictStore(), []
+    decision = Decision(
+        decision_id="d1",
+        ts=NOW,
+        user_key=KEY,
+        campaign_id="c1",
+        ad_id="a1",
+        elements={"headline": "h2"},
+        propensity=0.25,
+        model_version="m7",
+        features={"interest.eco": 0.4},
+    )
+    step.decision(msgspec.json.encode(decision), store, out)
+    shown = Impression(
+        event_id="i1", user_key=KEY, ts=NOW, received_at=NOW, decision_id="d1", cost=0.002
+    )
+    shown2 = Impression(
+        event_id="i2", user_key=KEY, ts=NOW, received_at=NOW, decision_id="d2", ad_id="a2"
+    )
+    for event in (shown, shown2):
+        step.event(wire(event), store, out)
+    at = NOW + timedelta(minutes=3)
+    click = Click(event_id="k1", user_key=KEY, ts=at, received_at=at, decision_id="d1")
+    step.event(wire(click), store, out)
+    (positive,) = of_kind(out, "example")
+    assert positive["label"] == 1
+    assert positive["delay_s"] == 180.0
+    assert positive["propensity"] == 0.25
+    assert positive["model_version"] == "m7"
+    assert positive["features"] == {"interest.eco": 0.4}
+    assert positive["elements"] == {"headline": "h2"}
+    history = [msgspec.convert(h, Interaction) for h in of_kind(out, "interaction")]
+    assert [h.counts.impressions for h in history] == [1, 1, 0]
+    assert history[0].counts.spend == 0.002
+    assert history[2].counts.clicks == 1
+    assert store.timers[KEY] == (NOW + timedelta(minutes=30)).timestamp()
+    out.clear()
+    step.expire(KEY, store, (NOW + timedelta(minutes=31)).timestamp(), out)
+    (negative,) = of_kind(out, "example")
+    assert (negative["decision_id"], negative["label"]) == ("d2", 0)
+    assert "interest.eco" not in negative["features"]  # no decision record: a snapshot
+    assert negative["features"]["user_key"] == KEY

@@ -114,6 +114,9 @@ class AddToCart(BaseEvent, tag="add_to_cart", frozen=True, kw_only=True):
 
 class Conversion(BaseEvent, tag="conversion", frozen=True, kw_only=True):
     value: NonNegative  # order value in `currency`
+    # the decision whose ad led here, when the landing page passed it on; otherwise the
+    # stream attributes the conversion to the visitor's last click (or impression) in window
+    decision_id: Identifier | None = None
     currency: Currency | None = None
     order_id: Identifier | None = None
     product_ids: Annotated[list[Identifier], Meta(max_length=100)] = field(default_factory=list)
@@ -132,6 +135,7 @@ class _AdEvent(BaseEvent, frozen=True, kw_only=True):
     elements: Annotated[dict[Identifier, Identifier], Meta(max_length=50)] = field(
         default_factory=dict
     )
+    cost: NonNegative | None = None  # what the advertiser pays for this event (spend)
 
 
 class Impression(_AdEvent, tag="impression", frozen=True, kw_only=True):

@@ -58,8 +58,32 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise KafkaUnavailable(f"cannot create topic {name}: {exc}") from exc
     if created:
+        _wait_for_leaders(admin, created, timeout_s)
         log.info("topics created", extra=kv(count=len(created), topics=",".join(created)))
     return created
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """A created topic is usable once each partition has a leader: wait for that, so that
+    whoever reads offsets or produces right after start-up is not told 'not leader'."""
+    deadline = time.monotonic() + timeout_s
+    waiting = set(names)
+    while waiting and time.monotonic() < deadline:
+        try:
+            topics = admin.list_topics(timeout=5).topics
+        except KafkaException:
+            topics = {}
+        waiting = {
+            n
+            for n in waiting
+            if n not in topics
+            or not topics[n].partitions
+            or any(p.leader < 0 or p.error is not None for p in topics[n].partitions.values())
+        }
+        if waiting:
+            time.sleep(0.05)
+    if waiting:
+        raise KafkaUnavailable(f"topics without a leader after {timeout_s:.0f}s: {sorted(waiting)}")
 
 
 def wait_for_brokers(bootstrap: str, timeout_s: float) -> bool:

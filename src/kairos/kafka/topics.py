@@ -54,6 +54,25 @@ class Topics:
         return f"{self.prefix}.examples.labelled"
 
     @property
+    def interactions(self) -> str:
+        return f"{self.prefix}.interactions"
+
+    def stream_state(self, group: str) -> str:
+        """The changelog of a stream consumer group's per-user state."""
+        return f"{self.prefix}.stream.{group}.state"
+
+    def stream_state_spec(self, group: str) -> TopicSpec:
+        # as many partitions as the inputs: changelog partition p holds input partition p's users
+        return TopicSpec(
+            self.stream_state(group),
+            self.partitions,
+            self.replication,
+            compacted=True,
+            extra={"max.message.bytes": str(8 * 1024 * 1024)},
+            purpose=f"per-user state of stream group {group} (compacted changelog)",
+        )
+
+    @property
     def models(self) -> str:
         return f"{self.prefix}.models"
 
@@ -86,6 +105,13 @@ class Topics:
                 r,
                 compacted=True,
                 purpose="latest real-time features per user (compacted)",
+            ),
+            TopicSpec(
+                self.interactions,
+                n,
+                r,
+                retention_ms=7 * DAY_MS,
+                purpose="cleaned, enriched, de-duplicated interactions with roll-up counts",
             ),
             TopicSpec(
                 self.labelled_examples,

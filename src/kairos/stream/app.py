@@ -1,113 +1,128 @@
-"""`kairos stream`: the processor as a Quix Streams application over the event topics.
+"""`kairos stream`: the processor wired to the settings, the topics and the process.
 
-A consumer group: more instances split the partitions. Per-user state (dedup ids, session,
-features) lives in Quix's RocksDB store with changelog topics, so a restarted or moved
-partition resumes where it was. At-least-once with state and outputs committed together every
-`KAIROS_STREAM_COMMIT_INTERVAL_S`: freshness over the cost of exactly-once transactions, and
-the outputs are idempotent (features are the latest state per user on a compacted topic).
+A consumer-group member: start more instances (here or on other machines) and they split the
+partitions. Exactly-once: state changelog, outputs and input offsets are committed in one
+Kafka transaction every `KAIROS_STREAM_COMMIT_INTERVAL_S` (0.1 s by default), which costs a
+few milliseconds of freshness and buys exact roll-ups and labels after any crash.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from typing import Any
-
-from quixstreams import Application, State
+import os
+import signal
+import socket
+from datetime import timedelta
+from types import FrameType
+from typing import IO
 
 from kairos import runtime
 from kairos.domain.events import EventType
-from kairos.errors import ConfigurationError
+from kairos.errors import ConfigurationError, ServiceUnavailable
+from kairos.kafka.admin import ensure_topics, wait_for_brokers
 from kairos.logs import kv
 from kairos.settings import Settings
 from kairos.stream import metrics
-from kairos.stream.metrics import MESSAGES
-from kairos.stream.processor import EventProcessor, Output
+from kairos.stream.features import FeatureConfig
+from kairos.stream.geo import open_geo
+from kairos.stream.labels import LabelConfig
+from kairos.stream.processor import EventProcessor, StreamConfig
+from kairos.stream.runtime import RuntimeConfig, StreamRuntime
 
 log = logging.getLogger(__name__)
 
-
-MAX_TOPIC_NAME = 249  # Kafka's limit
-
-
-def check_names(settings: Settings) -> None:
-    """The merged stream's changelog topic is named after every input topic: it must fit."""
-    names = runtime.topics(settings)
-    inputs = "--".join(sorted(names.events(t) for t in EventType))
-    changelog = f"changelog__{settings.stream_group}--{inputs}--default"
-    if len(changelog) > MAX_TOPIC_NAME:
-        raise ConfigurationError(
-            f"the stream's changelog topic name would be {len(changelog)} characters "
-            f"(limit {MAX_TOPIC_NAME}): shorten KAIROS_TOPIC_PREFIX or KAIROS_STREAM_GROUP"
-        )
+MAX_SLOTS = 64
 
 
-def build(settings: Settings, processor: EventProcessor | None = None) -> Application:
-    check_names(settings)
-    names = runtime.topics(settings)
-    app = Application(
-        broker_address=settings.bootstrap_servers,
-        consumer_group=settings.stream_group,
-        auto_offset_reset="earliest",
-        processing_guarantee="at-least-once",
-        commit_interval=settings.stream_commit_interval_s,
-        state_dir=settings.resolved_stream_state_dir,
-        auto_create_topics=True,  # only Quix's own changelog topics; ours are declared
-        loglevel=settings.log_level.upper(),  # type: ignore[arg-type]
-        on_processing_error=_keep_going,
-        # Merged topics are processed in timestamp order: a message waits until every
-        # partition has data or is known idle, learnt at the next poll. A short poll keeps
-        # that wait (and so feature freshness) in milliseconds rather than a second.
-        consumer_poll_timeout=0.02,
+def stream_config(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        features=FeatureConfig(interest_half_life=timedelta(seconds=settings.interest_half_life_s)),
+        labels=LabelConfig(
+            click_window=timedelta(seconds=settings.click_window_s),
+            conversion_window=timedelta(seconds=settings.conversion_window_s),
+        ),
     )
-    step = processor or EventProcessor()
-    inputs = [
-        app.topic(names.events(t), key_deserializer="bytes", value_deserializer="bytes")
-        for t in EventType
-    ]
-    outputs = {
-        "features": app.topic(
-            names.user_features, key_serializer="bytes", value_serializer="bytes"
-        ),
-        "dead_letter": app.topic(
-            names.dead_letter, key_serializer="bytes", value_serializer="bytes"
-        ),
-    }
-    sdf = app.dataframe(inputs[0])
-    for topic in inputs[1:]:
-        sdf = sdf.concat(app.dataframe(topic))
-
-    def process(value: bytes, state: State[Any, Any]) -> list[Output]:
-        outputs = step(value, state)
-        outcome = outputs[0].kind if outputs else "duplicate"
-        MESSAGES.labels("processed" if outcome == "features" else outcome).inc()
-        return outputs
-
-    routed = sdf.apply(process, stateful=True, expand=True)
-    for kind, topic in outputs.items():
-        routed.filter(_is(kind)).apply(_value).to_topic(topic)
-    return app
 
 
-def _is(kind: str) -> Any:
-    return lambda output: output.kind == kind
+def runtime_config(settings: Settings, instance: str) -> RuntimeConfig:
+    names = runtime.topics(settings)
+    return RuntimeConfig(
+        bootstrap=settings.bootstrap_servers,
+        group=settings.stream_group,
+        instance=instance,
+        event_topics=[names.events(t) for t in EventType],
+        decisions_topic=names.decisions,
+        changelog_topic=names.stream_state(settings.stream_group),
+        outputs={
+            "features": names.user_features,
+            "dead_letter": names.dead_letter,
+            "interaction": names.interactions,
+            "example": names.labelled_examples,
+        },
+        commit_interval_s=settings.stream_commit_interval_s,
+    )
 
 
-def _value(output: Output) -> bytes:
-    return output.value
+def claim_instance(settings: Settings) -> tuple[str, IO[str]]:
+    """A stable id for this process: the configured one, or host name + the first free slot.
 
-
-def _keep_going(exc: Exception, row: Any, logger: logging.Logger) -> bool:
-    """A message that breaks a step is logged and skipped; the processor never stops."""
-    log.error("processing failed", extra=kv(error=repr(exc), offset=getattr(row, "offset", None)))
-    return True
+    A restarted processor takes its predecessor's slot, hence its transactional id, which
+    lets Kafka abort whatever the predecessor left half-done.
+    """
+    directory = settings.resolved_stream_state_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    name = settings.stream_instance
+    slots = [name] if name else [f"{socket.gethostname()}-{i}" for i in range(MAX_SLOTS)]
+    for slot in slots:
+        handle = (directory / f"{settings.stream_group}.{slot}.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return slot, handle
+    raise ConfigurationError(
+        f"KAIROS_STREAM_INSTANCE {name!r} is in use by another process"
+        if name
+        else f"all {MAX_SLOTS} stream slots of this host are in use"
+    )
 
 
 def run(settings: Settings) -> None:
-    app = build(settings)
+    names = runtime.topics(settings)
+    if not wait_for_brokers(settings.bootstrap_servers, timeout_s=60):
+        raise ServiceUnavailable(f"no Kafka broker answers at {settings.bootstrap_servers}")
+    ensure_topics(
+        settings.bootstrap_servers,
+        [*names.specs(), names.stream_state_spec(settings.stream_group)],
+    )
+    instance, lock = claim_instance(settings)
+    geo = open_geo(settings)
+    stream = StreamRuntime(
+        runtime_config(settings, instance), EventProcessor(stream_config(settings), geo)
+    )
     if settings.stream_metrics_port:
         metrics.serve(settings, settings.stream_metrics_port)
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     log.info(
         "stream processor starting",
-        extra=kv(group=settings.stream_group, kafka=settings.bootstrap_servers),
+        extra=kv(group=settings.stream_group, instance=instance, kafka=settings.bootstrap_servers),
     )
-    app.run()
+    try:
+        stream.run(lambda: stopping)
+    finally:
+        close = getattr(geo, "close", None)
+        if close is not None:
+            close()
+        lock.close()
+    log.info("stream processor stopped", extra=kv(instance=instance))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from kairos import runtime
 from kairos.domain.events import EventType
@@ -20,6 +20,12 @@ MESSAGES = Counter(
     "kairos_stream_messages_total",
     "Messages handled by the stream processor, by outcome",
     ["outcome"],  # processed | duplicate | dead_letter
+)
+EXAMPLES = Counter("kairos_stream_examples_total", "Labelled examples emitted")
+COMMIT_SECONDS = Histogram(
+    "kairos_stream_commit_seconds",
+    "Duration of one stream transaction commit",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 LAG = Gauge("kairos_stream_consumer_lag", "Messages left to process", ["topic", "partition"])
 DEAD_LETTERS = Gauge("kairos_dead_letter_messages", "Messages held by the dead-letter topic")
@@ -39,7 +45,7 @@ def serve(settings: Settings, port: int, interval_s: float = 5.0) -> threading.E
 
 def _refresh(settings: Settings, stop: threading.Event, interval_s: float) -> None:
     names = runtime.topics(settings)
-    inputs = [names.events(t) for t in EventType]
+    inputs = [*(names.events(t) for t in EventType), names.decisions]
     while not stop.wait(interval_s):
         try:
             for p in group_lag(settings.bootstrap_servers, settings.stream_group, inputs):

@@ -1,49 +1,62 @@
-"""The per-event step of the stream: decode → clean → de-duplicate → enrich → features.
+"""The per-message step of the stream: decode → clean → de-duplicate → enrich → features,
+labels and an interaction record.
 
-Works on one user's state (anything with `get`/`set`, e.g. the stream library's state store or
-a dict in tests) and returns what to publish. Never raises on bad input: a message that cannot
-be used becomes a dead-letter record with the reason.
+Works on per-user state through a small `StateStore` interface (the runtime's in-memory,
+changelogged store, or a dict in tests) and appends what to publish to `out`. Never raises on
+bad input: a message that cannot be used becomes a dead-letter record with the reason.
+Features are not published per event: the runtime publishes each changed user's features
+once per commit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 import orjson
 
 from kairos.domain import codec
 from kairos.domain.codec import InvalidEvent
+from kairos.domain.decisions import Decision
+from kairos.domain.events import BaseEvent, Click, Conversion, Impression
+from kairos.domain.examples import LabelledExample
+from kairos.stream import labels, state
 from kairos.stream.clean import CleaningRules, Refused, clean
 from kairos.stream.enrich import (
     GeoLookup,
-    Session,
     device_of,
     local_time,
     next_session,
     no_geo,
     page_context,
 )
-from kairos.stream.features import Enriched, FeatureConfig, UserFeatures, observe
+from kairos.stream.features import Enriched, FeatureConfig, UserFeatures, observe, snapshot
+from kairos.stream.labels import LabelConfig, Outcome
+from kairos.stream.records import Interaction
+from kairos.stream.state import UserState
 
-_FEATURES = msgspec.json.Decoder(UserFeatures)
-_SESSION = msgspec.json.Decoder(Session)
 _ENCODER = msgspec.json.Encoder()
+_DECISION = msgspec.json.Decoder(Decision)
 
 
-class StateLike(Protocol):
-    def get(self, key: str, default: Any = None) -> Any: ...
+class StateStore(Protocol):
+    def get(self, user_key: str) -> UserState | None: ...
 
-    def set(self, key: str, value: Any, ttl: timedelta | None = None) -> None: ...
+    def put(self, user_key: str, value: UserState) -> None:
+        """Store and mark changed: its features and changelog go out at the next commit."""
+
+    def schedule(self, user_key: str, at: float) -> None:
+        """Call `expire` for this user once the stream's clock reaches `at` (epoch seconds)."""
 
 
 @dataclass(frozen=True)
 class Output:
     """A record to publish: `kind` names the destination topic."""
 
-    kind: str  # "features" | "dead_letter"
+    kind: str  # "dead_letter" | "interaction" | "example"
+    key: bytes | None
     value: bytes
 
 
@@ -51,6 +64,7 @@ class Output:
 class StreamConfig:
     rules: CleaningRules = field(default_factory=CleaningRules)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
     dedup_horizon: timedelta = timedelta(hours=24)
 
 
@@ -59,52 +73,158 @@ class EventProcessor:
         self.config = config or StreamConfig()
         self._geo = geo
 
-    def __call__(self, value: bytes, state: StateLike) -> list[Output]:
+    def event(self, value: bytes, store: StateStore, out: list[Output]) -> str:
+        """One interaction event. Returns the outcome: processed | duplicate | dead_letter."""
         try:
             event = codec.decode(value)
         except InvalidEvent as exc:
-            return [_dead(value, "invalid_event", exc.error.as_dict())]
+            out.append(dead_letter(value, "invalid_event", exc.error.as_dict()))
+            return "dead_letter"
         cleaned = clean(event, self.config.rules)
         if isinstance(cleaned, Refused):
-            return [_dead(value, "refused", {"msg": cleaned.reason})]
-        if not self._first_time(cleaned.event_id, cleaned.event_type.value, state):
-            return []  # a duplicate: counted once already
-        ts = cleaned.ts or cleaned.received_at or datetime.now(UTC)
-        key = cleaned.user_key or ""
-        previous = state.get("session")
-        session = next_session(_SESSION.decode(previous) if previous else None, ts, key)
-        state.set("session", _ENCODER.encode(session).decode())
+            out.append(dead_letter(value, "refused", {"msg": cleaned.reason}))
+            return "dead_letter"
+        key = cleaned.user_key
+        assert key is not None, "cleaning guarantees a user key"
+        assert cleaned.ts is not None, "cleaning guarantees a timestamp"
+        user = store.get(key) or UserState(features=UserFeatures(user_key=key))
+        ts = cleaned.ts
+        seen_at = (cleaned.received_at or ts).timestamp()
+        marker = f"{cleaned.event_type.value}:{cleaned.event_id}"
+        if not state.first_time(user, marker, seen_at, self.config.dedup_horizon):
+            return "duplicate"
+        item = self._enrich(cleaned, user, key)
+        observe(user.features, item, self.config.features)
+        outcome = self._label(cleaned, user, key)
+        store.put(key, user)
+        if outcome is not None:
+            for example in outcome.examples:
+                out.append(_example(example))
+            deadline = labels.next_deadline(user.pending, self.config.labels)
+            if deadline is not None:
+                store.schedule(key, deadline)
+        out.append(_interaction(item, outcome))
+        return "processed"
+
+    def decision(self, value: bytes, store: StateStore, out: list[Output]) -> str:
+        """One decision record: remembered so that its impression's example carries it."""
+        try:
+            decision = _DECISION.decode(value)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            out.append(dead_letter(value, "invalid_decision", {"msg": str(exc)}))
+            return "dead_letter"
+        key = decision.user_key
+        if key is None or decision.no_fill:
+            return "processed"  # nothing will be shown to a known user: nothing to join
+        user = store.get(key) or UserState(features=UserFeatures(user_key=key))
+        labels.on_decision(user.pending, decision, self.config.labels)
+        store.put(key, user)
+        deadline = labels.next_deadline(user.pending, self.config.labels)
+        if deadline is not None:
+            store.schedule(key, deadline)
+        return "processed"
+
+    def expire(self, user_key: str, store: StateStore, now: float, out: list[Output]) -> None:
+        """Close the user's attribution windows that ended by `now` (stream time)."""
+        user = store.get(user_key)
+        if user is None or not user.pending:
+            return
+        examples = labels.expire(user.pending, user_key, now, self.config.labels)
+        for example in examples:
+            out.append(_example(example))
+        if examples or not user.pending:
+            store.put(user_key, user)
+        deadline = labels.next_deadline(user.pending, self.config.labels)
+        if deadline is not None:
+            store.schedule(user_key, deadline)
+
+    def _enrich(self, event: BaseEvent, user: UserState, key: str) -> Enriched:
+        ts = event.ts
+        assert ts is not None
+        user.session = next_session(user.session, ts, key)
         page = page_context(
-            cleaned.page_url,
-            getattr(cleaned, "title", None),
-            tuple(getattr(cleaned, "categories", ())),  # hashable: page contexts are cached
-            tuple(getattr(cleaned, "keywords", ())),
+            event.page_url,
+            getattr(event, "title", None),
+            tuple(getattr(event, "categories", ())),  # hashable: page contexts are cached
+            tuple(getattr(event, "keywords", ())),
         )
-        item = Enriched(
-            cleaned,
-            device_of(cleaned.user_agent),
+        return Enriched(
+            event,
+            device_of(event.user_agent),
             page,
-            local_time(ts, cleaned.timezone),
-            session,
-            self._geo(cleaned.ip),
+            local_time(ts, event.timezone),
+            user.session,
+            self._geo(event.ip),
         )
-        stored = state.get("features")
-        features = _FEATURES.decode(stored) if stored else UserFeatures(user_key=key)
-        observe(features, item, self.config.features)
-        encoded = _ENCODER.encode(features)
-        state.set("features", encoded.decode())
-        return [Output("features", encoded)]
 
-    def _first_time(self, event_id: str, kind: str, state: StateLike) -> bool:
-        """One small state entry per (type, id), expiring after the horizon."""
-        marker = f"seen:{kind}:{event_id}"
-        if state.get(marker) is not None:
-            return False
-        state.set(marker, 1, ttl=self.config.dedup_horizon)
-        return True
+    def _label(self, event: BaseEvent, user: UserState, key: str) -> Outcome | None:
+        config = self.config.labels
+        match event:
+            case Impression():
+                ts = event.ts
+                assert ts is not None
+
+                def now_features() -> dict[str, object]:
+                    return snapshot(user.features, ts, self.config.features)
+
+                return labels.on_impression(user.pending, event, key, now_features, config)
+            case Click():
+                return labels.on_click(user.pending, event, key, config)
+            case Conversion():
+                return labels.on_conversion(user.pending, event, key, config)
+            case _:
+                return None
 
 
-def _dead(value: bytes, reason: str, error: dict[str, object]) -> Output:
+def features_record(user: UserState) -> bytes:
+    """What the compacted features topic (and so the feature store) holds for a user."""
+    return _ENCODER.encode(user.features)
+
+
+def _interaction(item: Enriched, outcome: Outcome | None) -> Output:
+    event = item.event
+    assert event.ts is not None
+    assert event.user_key is not None
+    record = Interaction(
+        event_id=event.event_id,
+        event_type=event.event_type.value,
+        user_key=event.user_key,
+        ts=event.ts,
+        session_id=item.session.id,
+        page_url=event.page_url,
+        category=item.page.category,
+        device=item.device.type,
+        os=item.device.os,
+        browser=item.device.browser,
+        country=item.geo.country,
+        region=item.geo.region,
+        local_hour=item.local.hour,
+        weekday=item.local.weekday,
+        value=_value_of(event),
+    )
+    if outcome is not None:
+        record.ad, record.attribution, record.counts = (
+            outcome.ad,
+            outcome.attribution,
+            outcome.counts,
+        )
+    return Output("interaction", event.user_key.encode(), _ENCODER.encode(record))
+
+
+def _value_of(event: BaseEvent) -> float | None:
+    if isinstance(event, Conversion):
+        return event.value
+    if isinstance(event, Impression | Click):
+        return event.cost
+    price = getattr(event, "price", None)
+    return price * getattr(event, "quantity", 1) if price is not None else None
+
+
+def _example(example: LabelledExample) -> Output:
+    return Output("example", example.user_key.encode(), _ENCODER.encode(example))
+
+
+def dead_letter(value: bytes, reason: str, error: dict[str, object]) -> Output:
     record = {
         "source": "stream",
         "reason": reason,
@@ -112,4 +232,4 @@ def _dead(value: bytes, reason: str, error: dict[str, object]) -> Output:
         "received_at": datetime.now(UTC).isoformat(),
         "raw": value[:65536].decode("utf-8", errors="replace"),
     }
-    return Output("dead_letter", orjson.dumps(record))
+    return Output("dead_letter", None, orjson.dumps(record))

@@ -1,0 +1,36 @@
+"""The decision log record: what the ad server chose for one placement, and why.
+
+Produced by the ad server to the decisions topic (keyed by pseudonymous user key) for every
+decision, no-fill included. The stream joins it with the impression and the click or
+conversion that followed, so that every labelled example carries the features, propensity
+and model version the decision used.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from msgspec import Struct, field
+
+DECISION_SCHEMA_VERSION = 1
+
+
+class Decision(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    decision_id: str
+    ts: datetime
+    user_key: str | None = None
+    placement_id: str | None = None
+    advertiser_id: str | None = None
+    campaign_id: str | None = None
+    flight_id: str | None = None
+    ad_id: str | None = None
+    creative_id: str | None = None
+    elements: dict[str, str] = field(default_factory=dict)  # slot -> variant
+    score: float | None = None
+    propensity: float | None = None  # probability the policy had of choosing this
+    model_version: str | None = None
+    features: dict[str, Any] = field(default_factory=dict)  # what the model saw
+    candidates: int = 0
+    no_fill: bool = False
+    schema_version: int = DECISION_SCHEMA_VERSION

@@ -1,0 +1,419 @@
+"""The stream runtime: consume → process → produce, exactly once, with per-user state.
+
+A consumer-group member over the event topics and the decisions topic (all keyed by
+pseudonymous user id and co-partitioned, so partition *p* of every input holds the same
+users). For each assigned partition number it keeps its users' `UserState` in memory,
+backed by a compacted changelog topic. Every `commit_interval` one Kafka transaction carries
+the outputs (interactions, labelled examples, dead letters), the changed users' features and
+changelog records, and the input offsets: after a crash, the state restored from the
+changelog and the committed offsets describe the same point, so nothing is lost or counted
+twice downstream (consumers read with `isolation.level=read_committed`).
+
+Attribution windows close on stream time: the newest record timestamp of the partition, or
+the wall clock (less a grace period) once the partition is caught up, so a replay of old data
+labels exactly as the live run did.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from kairos.logs import kv
+from kairos.stream import state as user_state
+from kairos.stream.metrics import COMMIT_SECONDS, EXAMPLES, MESSAGES
+from kairos.stream.processor import EventProcessor, Output, features_record
+from kairos.stream.state import UserState
+
+log = logging.getLogger(__name__)
+LIBRDKAFKA_LOG = logging.getLogger("kairos.kafka.librdkafka")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    bootstrap: str
+    group: str
+    instance: str  # stable per process slot: a restart fences and aborts its predecessor
+    event_topics: list[str]
+    decisions_topic: str
+    changelog_topic: str
+    outputs: dict[str, str]  # Output.kind and "features" -> topic
+    commit_interval_s: float = 0.1
+    batch_size: int = 1000
+    poll_timeout_s: float = 0.02
+    grace_s: float = 2.0  # wall-clock time lets late records in before windows close
+    sweep_interval_s: float = 0.5
+    restore_timeout_s: float = 300.0
+
+
+@dataclass
+class PartitionState:
+    """The users of one partition number, what changed since the last commit, their timers."""
+
+    number: int
+    users: dict[str, UserState] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    timers: list[tuple[float, str]] = field(default_factory=list)
+    scheduled: dict[str, float] = field(default_factory=dict)
+    clock: float = 0.0  # stream time, epoch seconds
+
+    def get(self, user_key: str) -> UserState | None:
+        return self.users.get(user_key)
+
+    def put(self, user_key: str, value: UserState) -> None:
+        self.users[user_key] = value
+        self.dirty.add(user_key)
+
+    def schedule(self, user_key: str, at: float) -> None:
+        current = self.scheduled.get(user_key)
+        if current is None or at < current:
+            self.scheduled[user_key] = at
+            heapq.heappush(self.timers, (at, user_key))
+
+    def due(self, now: float) -> list[str]:
+        users = []
+        while self.timers and self.timers[0][0] <= now:
+            at, user_key = heapq.heappop(self.timers)
+            if self.scheduled.get(user_key) == at:  # not superseded by an earlier timer
+                del self.scheduled[user_key]
+                users.append(user_key)
+        return users
+
+
+class StreamRuntime:
+    def __init__(self, config: RuntimeConfig, processor: EventProcessor) -> None:
+        self.config = config
+        self.processor = processor
+        self.partitions: dict[int, PartitionState] = {}
+        self._parked: dict[int, PartitionState] = {}  # revoked, kept in case they come back
+        self._offsets: dict[tuple[str, int], int] = {}  # next offset to commit
+        self._positions: dict[tuple[str, int], int] = {}  # next offset to process
+        self._in_transaction = False
+        self._started = 0.0
+        self._last_sweep = 0.0
+        self._out: list[Output] = []
+        self._stopping = False
+        self._producer = Producer(
+            {
+                "bootstrap.servers": config.bootstrap,
+                "transactional.id": f"{config.group}-{config.instance}",
+                "transaction.timeout.ms": 60_000,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "logger": LIBRDKAFKA_LOG,
+            }
+        )
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": config.bootstrap,
+                "group.id": config.group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                # co-partitioned inputs: partition p of every topic goes to the same member
+                "partition.assignment.strategy": "range",
+                "logger": LIBRDKAFKA_LOG,
+            }
+        )
+        self._kinds = {t: "event" for t in config.event_topics} | {
+            config.decisions_topic: "decision"
+        }
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        self._producer.init_transactions(30)  # aborts what a killed predecessor left open
+        self._consumer.subscribe(
+            list(self._kinds),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        try:
+            while not should_stop():
+                self.step()
+            self._commit()
+        finally:
+            self._stopping = True
+            self._consumer.close()
+            self._producer.flush(10)
+
+    def step(self) -> None:
+        messages = self._consumer.consume(self.config.batch_size, self.config.poll_timeout_s)
+        for message in messages:
+            self._handle(message)
+        now = time.monotonic()
+        if now - self._last_sweep >= self.config.sweep_interval_s:
+            self._last_sweep = now
+            self._sweep()
+        if self._in_transaction and now - self._started >= self.config.commit_interval_s:
+            self._commit()
+
+    def _handle(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consume error", extra=kv(error=error.str()))
+            return
+        topic, number, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None
+        assert number is not None
+        assert offset is not None
+        partition = self.partitions.get(number)
+        if partition is None:  # revoked while the batch was in flight
+            return
+        self._begin()
+        _, ts_ms = message.timestamp()
+        if ts_ms > 0:
+            partition.clock = max(partition.clock, ts_ms / 1000)
+        value = message.value() or b""
+        try:
+            if self._kinds[topic] == "event":
+                outcome = self.processor.event(value, partition, self._out)
+            else:
+                outcome = self.processor.decision(value, partition, self._out)
+        except Exception as exc:  # a bug must not stop the stream: dead-letter the message
+            log.exception("processing failed", extra=kv(topic=topic, offset=offset))
+            from kairos.stream.processor import dead_letter
+
+            self._out.append(dead_letter(value, "processing_failed", {"msg": repr(exc)}))
+            outcome = "dead_letter"
+        MESSAGES.labels(outcome).inc()
+        self._offsets[(topic, number)] = self._positions[(topic, number)] = offset + 1
+        self._flush_outputs()
+
+    def _sweep(self) -> None:
+        """Close attribution windows that ended on each partition's stream time."""
+        caught_up = self._caught_up()
+        wall = time.time() - self.config.grace_s
+        for number, partition in self.partitions.items():
+            if number in caught_up:
+                partition.clock = max(partition.clock, wall)
+            due = partition.due(partition.clock)
+            if not due:
+                continue
+            self._begin()
+            for user_key in due:
+                self.processor.expire(user_key, partition, partition.clock, self._out)
+            self._flush_outputs()
+
+    def _caught_up(self) -> set[int]:
+        """Partition numbers whose every input is read up to its (last fetched) end."""
+        behind = set()
+        for (topic, number), position in self._positions.items():
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, number), cached=True
+            )
+            if high > position:
+                behind.add(number)
+        return set(self.partitions) - behind
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if not self._in_transaction:
+            self._producer.begin_transaction()
+            self._in_transaction = True
+            self._started = time.monotonic()
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None, **kw: int) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, **kw)
+                return
+            except BufferError:
+                self._producer.poll(0.01)
+
+    def _flush_outputs(self) -> None:
+        outputs = self.config.outputs
+        for output in self._out:
+            self._produce(outputs[output.kind], output.key, output.value)
+            if output.kind == "example":
+                EXAMPLES.inc()
+        self._out.clear()
+
+    def _commit(self) -> None:
+        if not self._in_transaction:
+            return
+        started = time.perf_counter()
+        features_topic = self.config.outputs["features"]
+        for partition in self.partitions.values():
+            for user_key in partition.dirty:
+                user = partition.users[user_key]
+                key = user_key.encode()
+                self._produce(features_topic, key, features_record(user))
+                self._produce(
+                    self.config.changelog_topic,
+                    key,
+                    user_state.encode(user),
+                    partition=partition.number,
+                )
+            partition.dirty.clear()
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._offsets.items()]
+        try:
+            if offsets:
+                self._producer.send_offsets_to_transaction(
+                    offsets, self._consumer.consumer_group_metadata(), 30
+                )
+            self._producer.commit_transaction(60)
+        except KafkaException as exc:
+            self._failed(exc)
+        else:
+            COMMIT_SECONDS.observe(time.perf_counter() - started)
+        finally:
+            self._in_transaction = False
+            self._offsets.clear()
+
+    def _failed(self, exc: KafkaException) -> None:
+        error: KafkaError = exc.args[0]
+        if error.fatal():
+            raise exc  # fenced by a newer instance with our id: this process must go
+        log.warning("transaction aborted, rewinding", extra=kv(error=error.str()))
+        if error.txn_requires_abort():
+            self._producer.abort_transaction(30)
+        else:  # unknown outcome (e.g. a timeout): abort to be sure
+            try:
+                self._producer.abort_transaction(30)
+            except KafkaException:
+                log.warning("abort failed", extra=kv(error=error.str()))
+        self._rewind()
+
+    def _rewind(self) -> None:
+        """Back to the last committed point: state from the changelog, inputs from offsets."""
+        numbers = set(self.partitions)
+        self.partitions = self._restore(numbers)
+        self._positions = self._committed(self._consumer.assignment())
+        for (topic, number), offset in self._positions.items():
+            self._consumer.seek(TopicPartition(topic, number, offset))
+
+    def _committed(self, assigned: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        """Where each input resumes: its committed offset, else its beginning."""
+        positions = {}
+        for tp in self._consumer.committed(assigned, timeout=30):
+            offset = tp.offset
+            if offset < 0:
+                offset, _ = self._consumer.get_watermark_offsets(tp, timeout=30)
+            positions[(tp.topic, tp.partition)] = offset
+        return positions
+
+    # -- rebalancing ----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        numbers = {tp.partition for tp in assigned}
+        # state handed over at the last revocation is exact (it was committed): reuse it
+        keep = {n: p for n, p in self._parked.items() if n in numbers}
+        self._parked.clear()
+        missing = numbers - set(keep)
+        restored = self._restore(missing) if missing else {}
+        self.partitions = keep | restored
+        self._positions = self._committed(assigned)
+        log.info(
+            "partitions assigned",
+            extra=kv(partitions=sorted(numbers), restored=sorted(missing)),
+        )
+
+    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
+        if self._stopping:
+            return
+        self._commit()  # what we hand over is exactly what the changelog says
+        for number in {tp.partition for tp in revoked}:
+            parked = self.partitions.pop(number, None)
+            if parked is not None:
+                self._parked[number] = parked
+        log.info(
+            "partitions revoked", extra=kv(partitions=sorted({tp.partition for tp in revoked}))
+        )
+
+    def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
+        if self._in_transaction:
+            try:
+                self._producer.abort_transaction(30)
+            except KafkaException as exc:
+                log.warning("abort failed", extra=kv(error=str(exc)))
+            self._in_transaction = False
+            self._offsets.clear()
+            self._out.clear()
+        for number in {tp.partition for tp in lost}:
+            self.partitions.pop(number, None)  # someone else may have moved on: re-read later
+        log.warning("partitions lost", extra=kv(partitions=sorted({tp.partition for tp in lost})))
+
+    def _restore(self, numbers: set[int]) -> dict[int, PartitionState]:
+        """Read the changelog partitions to their end (committed records only)."""
+        states = {n: PartitionState(n) for n in numbers}
+        if not numbers:
+            return states
+        topic = self.config.changelog_topic
+        reader = Consumer(
+            {
+                "bootstrap.servers": self.config.bootstrap,
+                "group.id": f"{self.config.group}-restore-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+                "logger": LIBRDKAFKA_LOG,
+            }
+        )
+        started = time.monotonic()
+        records = 0
+        try:
+            pending = set()
+            for n in numbers:
+                low, high = reader.get_watermark_offsets(TopicPartition(topic, n), timeout=30)
+                if high > low:
+                    pending.add(n)
+            reader.assign([TopicPartition(topic, n, OFFSET_BEGINNING) for n in pending])
+            while pending:
+                if time.monotonic() - started > self.config.restore_timeout_s:
+                    raise TimeoutError(f"state restore of partitions {sorted(pending)} timed out")
+                for message in reader.consume(5000, 1.0):
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            pending.discard(message.partition() or 0)
+                        continue
+                    number, key = message.partition(), message.key()
+                    if number is None or key is None:
+                        continue
+                    users = states[number].users
+                    value = message.value()
+                    if value is None:
+                        users.pop(key.decode(), None)
+                    else:
+                        users[key.decode()] = user_state.decode(value)
+                    records += 1
+        finally:
+            reader.close()
+        for partition in states.values():
+            for user_key, user in partition.users.items():
+                self._reschedule(partition, user_key, user)
+        log.info(
+            "state restored",
+            extra=kv(
+                partitions=sorted(numbers),
+                records=records,
+                users=sum(len(p.users) for p in states.values()),
+                seconds=round(time.monotonic() - started, 2),
+            ),
+        )
+        return states
+
+    def _reschedule(self, partition: PartitionState, user_key: str, user: UserState) -> None:
+        from kairos.stream import labels
+
+        deadline = labels.next_deadline(user.pending, self.processor.config.labels)
+        if deadline is not None:
+            partition.schedule(user_key, deadline)

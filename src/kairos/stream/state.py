@@ -1,0 +1,58 @@
+"""Per-user stream state: features, session, recently seen event ids, pending decisions.
+
+Held in memory by the runtime and written to the changelog topic (compacted, one record per
+user, in the same Kafka transaction as the outputs and input offsets), so that a restarted
+or rebalanced processor resumes from exactly the state its committed outputs came from.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+from msgspec import Struct, field
+
+from kairos.stream.enrich import Session
+from kairos.stream.features import UserFeatures
+from kairos.stream.labels import Pending
+
+MAX_SEEN = 20_000  # per user: ids beyond it (a bot, or a replay storm) are forgotten oldest first
+
+
+class UserState(Struct, kw_only=True, omit_defaults=True, gc=False):
+    features: UserFeatures
+    session: Session | None = None
+    seen: dict[str, float] = field(default_factory=dict)  # "type:event_id" -> epoch seen
+    pending: dict[str, Pending] = field(default_factory=dict)  # by decision id
+
+
+def first_time(state: UserState, key: str, at: float, horizon: timedelta) -> bool:
+    """True the first time `key` is seen within `horizon` (by event time) for this user."""
+    seen = state.seen
+    if key in seen:
+        return False
+    seen[key] = at
+    if len(seen) > 64 and len(seen) % 64 == 0:
+        _forget(seen, at - horizon.total_seconds())
+    return True
+
+
+def _forget(seen: dict[str, float], cutoff: float) -> None:
+    old = [k for k, t in seen.items() if t < cutoff]
+    for k in old:
+        del seen[k]
+    if len(seen) > MAX_SEEN:
+        for k in sorted(seen, key=seen.__getitem__)[: len(seen) - MAX_SEEN]:
+            del seen[k]
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(UserState)
+
+
+def encode(state: UserState) -> bytes:
+    return _ENCODER.encode(state)
+
+
+def decode(data: bytes) -> UserState:
+    return _DECODER.decode(data)
