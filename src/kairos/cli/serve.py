@@ -74,7 +74,8 @@ def _child(command: str) -> subprocess.Popen[bytes]:
 
 
 def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> None:
-    """Start everything on this machine: broker, topics, migrations, API, stream processor.
+    """Start everything on this machine: broker, topics, migrations, API, stream processor,
+    database writer.
 
     Ctrl-C stops them all.
     """
@@ -105,7 +106,7 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
             f"Kairos API on http://{settings.host}:{settings.port} "
             f"(docs at /docs) — Ctrl-C stops everything"
         )
-        children = [_child("stream")]
+        children = [_child("stream"), _child("persist")]
         _serve(settings)
     finally:
         for child in children:

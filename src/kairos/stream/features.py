@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from msgspec import Struct, field
 
@@ -203,9 +204,11 @@ def snapshot(features: UserFeatures, now: datetime, config: FeatureConfig) -> di
         view[f"interest.{name}"] = round(score.value_at(t, hl), 6)
     for name, score in features.keywords.items():
         view[f"keyword.{name}"] = round(score.value_at(t, hl), 6)
+    epoch = int(t)
+    windows = [(_label(w), w.total_seconds()) for w in config.windows]
     for kind, buckets in features.counts.items():
-        for window in config.windows:
-            view[f"count.{kind}.{_label(window)}"] = buckets.count(now, window)
+        for label, seconds in windows:
+            view[f"count.{kind}.{label}"] = buckets.count_at(epoch, seconds)
     return view
 
 
@@ -215,6 +218,7 @@ def frequency(features: UserFeatures, key: str, now: datetime, window: timedelta
     return buckets.count(now, window) if buckets else 0
 
 
+@lru_cache(maxsize=64)
 def _label(window: timedelta) -> str:
     seconds = int(window.total_seconds())
     if seconds % 86400 == 0:

@@ -65,7 +65,9 @@ class StreamConfig:
     rules: CleaningRules = field(default_factory=CleaningRules)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
-    dedup_horizon: timedelta = timedelta(hours=24)
+    # client retries come within minutes; the ids stay in the user's state (and changelog)
+    # for this long, so it is kept short
+    dedup_horizon: timedelta = timedelta(hours=1)
 
 
 class EventProcessor:

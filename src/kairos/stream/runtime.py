@@ -104,9 +104,11 @@ class StreamRuntime:
         self._positions: dict[tuple[str, int], int] = {}  # next offset to process
         self._in_transaction = False
         self._started = 0.0
+        self._last_commit_s = 0.0
         self._last_sweep = 0.0
         self._out: list[Output] = []
         self._stopping = False
+        self._counters = {o: MESSAGES.labels(o) for o in ("processed", "duplicate", "dead_letter")}
         self._producer = Producer(
             {
                 "bootstrap.servers": config.bootstrap,
@@ -160,7 +162,10 @@ class StreamRuntime:
         if now - self._last_sweep >= self.config.sweep_interval_s:
             self._last_sweep = now
             self._sweep()
-        if self._in_transaction and now - self._started >= self.config.commit_interval_s:
+        # a commit costs a few broker round trips: under a backlog, commit less often so that
+        # they stay a small share of the time (when caught up, every commit_interval)
+        interval = max(self.config.commit_interval_s, 4 * self._last_commit_s)
+        if self._in_transaction and now - self._started >= interval:
             self._commit()
 
     def _handle(self, message: Message) -> None:
@@ -192,7 +197,7 @@ class StreamRuntime:
 
             self._out.append(dead_letter(value, "processing_failed", {"msg": repr(exc)}))
             outcome = "dead_letter"
-        MESSAGES.labels(outcome).inc()
+        self._counters[outcome].inc()
         self._offsets[(topic, number)] = self._positions[(topic, number)] = offset + 1
         self._flush_outputs()
 
@@ -255,11 +260,12 @@ class StreamRuntime:
             for user_key in partition.dirty:
                 user = partition.users[user_key]
                 key = user_key.encode()
-                self._produce(features_topic, key, features_record(user))
+                features = features_record(user)
+                self._produce(features_topic, key, features)
                 self._produce(
                     self.config.changelog_topic,
                     key,
-                    user_state.encode(user),
+                    user_state.encode_with(user, features),
                     partition=partition.number,
                 )
             partition.dirty.clear()
@@ -273,7 +279,8 @@ class StreamRuntime:
         except KafkaException as exc:
             self._failed(exc)
         else:
-            COMMIT_SECONDS.observe(time.perf_counter() - started)
+            self._last_commit_s = time.perf_counter() - started
+            COMMIT_SECONDS.observe(self._last_commit_s)
         finally:
             self._in_transaction = False
             self._offsets.clear()

@@ -16,7 +16,7 @@ from kairos.stream.enrich import Session
 from kairos.stream.features import UserFeatures
 from kairos.stream.labels import Pending
 
-MAX_SEEN = 20_000  # per user: ids beyond it (a bot, or a replay storm) are forgotten oldest first
+MAX_SEEN = 2_000  # per user: ids beyond it (a bot, a replay storm) are forgotten oldest first
 
 
 class UserState(Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -48,10 +48,21 @@ def _forget(seen: dict[str, float], cutoff: float) -> None:
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(UserState)
+_EMPTY = UserFeatures(user_key="")
+_EMPTY_PREFIX = b'{"features":' + _ENCODER.encode(_EMPTY)
 
 
 def encode(state: UserState) -> bytes:
     return _ENCODER.encode(state)
+
+
+def encode_with(state: UserState, features: bytes) -> bytes:
+    """`encode(state)` reusing the features already encoded for the features topic."""
+    rest = _ENCODER.encode(
+        UserState(features=_EMPTY, session=state.session, seen=state.seen, pending=state.pending)
+    )
+    # rest starts with '{"features":{...empty...}' — swap in the real encoding
+    return b'{"features":' + features + rest[len(_EMPTY_PREFIX) :]
 
 
 def decode(data: bytes) -> UserState:

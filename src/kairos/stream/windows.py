@@ -13,7 +13,10 @@ _KEEP = {MINUTE: 60, HOUR: 48, DAY: 31}  # buckets kept per resolution
 
 
 def _resolution(window: timedelta) -> int:
-    seconds = window.total_seconds()
+    return _resolution_s(window.total_seconds())
+
+
+def _resolution_s(seconds: float) -> int:
     if seconds <= HOUR:
         return MINUTE
     return HOUR if seconds <= 2 * DAY else DAY
@@ -27,27 +30,34 @@ class Buckets(Struct, gc=False):
     days: dict[int, int] = field(default_factory=dict)
 
     def _tier(self, resolution: int) -> dict[int, int]:
-        return {MINUTE: self.minutes, HOUR: self.hours, DAY: self.days}[resolution]
+        if resolution == MINUTE:
+            return self.minutes
+        return self.hours if resolution == HOUR else self.days
 
     def add(self, ts: datetime, n: int = 1) -> None:
         epoch = int(ts.timestamp())
-        for resolution, keep in _KEEP.items():
-            tier = self._tier(resolution)
-            index = epoch // resolution
-            tier[index] = tier.get(index, 0) + n
-            if len(tier) > keep + 8:  # now and then, forget buckets no window can reach
-                newest = max(tier)
-                for old in [i for i in tier if i <= newest - keep]:
-                    del tier[old]
+        _bump(self.minutes, epoch // MINUTE, n, _KEEP[MINUTE])
+        _bump(self.hours, epoch // HOUR, n, _KEEP[HOUR])
+        _bump(self.days, epoch // DAY, n, _KEEP[DAY])
 
     def count(self, now: datetime, window: timedelta) -> int:
         """Events in (now - window, now], at the window's resolution."""
-        resolution = _resolution(window)
-        current = int(now.timestamp()) // resolution
-        span = max(1, round(window.total_seconds() / resolution))
-        tier = self._tier(resolution)
-        return sum(n for i, n in tier.items() if current - span < i <= current)
+        return self.count_at(int(now.timestamp()), window.total_seconds())
+
+    def count_at(self, epoch: int, window_s: float) -> int:
+        resolution = _resolution_s(window_s)
+        current = epoch // resolution
+        lowest = current - max(1, round(window_s / resolution))
+        return sum(n for i, n in self._tier(resolution).items() if lowest < i <= current)
 
     def latest(self) -> int | None:
         """Epoch minute of the most recent event, if any."""
         return max(self.minutes) if self.minutes else None
+
+
+def _bump(tier: dict[int, int], index: int, n: int, keep: int) -> None:
+    tier[index] = tier.get(index, 0) + n
+    if len(tier) > keep + 8:  # now and then, forget buckets no window can reach
+        newest = max(tier)
+        for old in [i for i in tier if i <= newest - keep]:
+            del tier[old]
