@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages Kairos needs (Java 17+ for the broker, Maven for its jars,
-# Python's venv module) from Debian's packages when they are missing. Quick when present.
+# Python's venv module, redis-server for the Redis feature store's tests and benchmark) from
+# Debian's packages when they are missing. Quick when present.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,5 +1,5 @@
 """Shared fixtures: settings in a scratch directory, database URLs for every backend, and one
-real Kafka broker for the whole session."""
+real Kafka broker and one real redis-server for the whole session."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from kairos.bench.harness import free_port
+from kairos.featurestore.local import local_redis
 from kairos.kafka.local import LocalBroker, fetch_jars
 from kairos.settings import Settings
 
@@ -90,3 +91,18 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaUnderTest]:
         yield KafkaUnderTest(broker.bootstrap, broker)
     finally:
         broker.stop()
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port (no persistence), stopped by its PID at the
+    end; or an external one from KAIROS_TEST_REDIS_URL (tests use their own namespaces)."""
+    external = os.environ.get("KAIROS_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    with local_redis(tmp_path_factory.mktemp("redis"), free_port()) as url:
+        yield url

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     persist_group: str = Field(
         default="kairos-persist", description="Consumer group of the database writers"
     )
+    persist_metrics_port: int = Field(
+        default=9465, ge=0, le=65535, description="Prometheus /metrics of a writer; 0 = off"
+    )
 
     stream_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="Prometheus /metrics of a processor; 0 = off"

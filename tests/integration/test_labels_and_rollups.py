@@ -56,6 +56,7 @@ class Platform:
             "KAIROS_STREAM_GROUP": f"{s.topic_prefix}-stream",
             "KAIROS_PERSIST_GROUP": f"{s.topic_prefix}-persist",
             "KAIROS_STREAM_METRICS_PORT": "0",
+            "KAIROS_PERSIST_METRICS_PORT": "0",
             "KAIROS_CLICK_WINDOW_S": str(s.click_window_s),
             "KAIROS_LOG_LEVEL": "INFO",
         }
@@ -259,7 +260,7 @@ def test_sigkill_mid_stream_leaves_every_count_exact(platform: Platform) -> None
 
     platform.start("stream")
     platform.start("persist")
-    eventually(lambda: 0 < history_count(platform.engine), timeout_s=120)
+    eventually(lambda: history_count(platform.engine) > 0, timeout_s=120)
     platform.kill("stream")  # mid-stream: state, outputs and offsets must agree afterwards
     platform.kill("persist")
     done_before = history_count(platform.engine)

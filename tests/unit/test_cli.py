@@ -26,7 +26,12 @@ runner = CliRunner()
         ["bench"],
         ["bench", "ingest"],
         ["bench", "freshness"],
+        ["bench", "featurestore"],
+        ["features"],
+        ["features", "sync"],
+        ["features", "get"],
         ["stream"],
+        ["persist"],
         ["status"],
     ],
 )
@@ -41,7 +46,7 @@ def test_db_upgrade_and_current(tmp_path: object, monkeypatch: pytest.MonkeyPatc
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     result = runner.invoke(app, ["db", "current"])
     assert result.exit_code == 0
-    assert "current=0001 head=0001" in result.output
+    assert "current=0002 head=0002" in result.output
 
 
 def test_invalid_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,13 +29,27 @@ Progress = Callable[[str], None]  # how a benchmark reports what it is doing
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
     """p50/p95/p99/mean in milliseconds of durations given in seconds."""
+    return _percentiles(seconds, 1000, "ms")
+
+
+def percentiles_us(seconds: list[float]) -> dict[str, float]:
+    """p50/p95/p99/mean in microseconds of durations given in seconds."""
+    return _percentiles(seconds, 1_000_000, "us")
+
+
+def _percentiles(seconds: list[float], scale: float, unit: str) -> dict[str, float]:
     ordered = sorted(seconds)
 
     def at(q: float) -> float:
-        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+        return round(scale * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
-    mean = round(1000 * statistics.fmean(ordered), 2)
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "mean_ms": mean}
+    mean = round(scale * statistics.fmean(ordered), 2)
+    return {
+        f"p50_{unit}": at(0.50),
+        f"p95_{unit}": at(0.95),
+        f"p99_{unit}": at(0.99),
+        f"mean_{unit}": mean,
+    }
 
 
 def free_port() -> int:

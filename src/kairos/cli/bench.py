@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from kairos.bench import freshness, ingest
+from kairos.bench import featurestore, freshness, ingest
 from kairos.bench import stream as stream_bench
 from kairos.bench.harness import write_report
 from kairos.cli.common import clean_errors, console, settings_of
@@ -75,3 +75,24 @@ def stream_command(
     """Events/s through the stream processor vs. a bare consume-and-commit loop."""
     plan = stream_bench.StreamPlan(events=min(events, 20_000) if quick else events)
     _report("stream", json_path, lambda: stream_bench.run(settings_of(ctx), plan, _progress))
+
+
+@app.command("featurestore")
+def featurestore_command(
+    ctx: typer.Context,
+    json_path: Path | None = JSON_PATH,
+    quick: bool = QUICK,
+    users: int = typer.Option(100_000, help="Users in the store"),
+    reads: int = typer.Option(100_000, help="Reads per measurement, of random users"),
+    mget_batch: int = typer.Option(50, min=1, help="Users per pipelined MGET"),
+) -> None:
+    """Read latency and reads/s of the memory and Redis stores vs. a plain dict lookup.
+
+    Starts its own redis-server on a free port unless KAIROS_REDIS_URL is set.
+    """
+    plan = featurestore.FeatureStorePlan(
+        users=min(users, 5_000) if quick else users,
+        reads=min(reads, 5_000) if quick else reads,
+        mget_batch=mget_batch,
+    )
+    _report("featurestore", json_path, lambda: featurestore.run(settings_of(ctx), plan, _progress))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import typer
 
@@ -41,13 +43,43 @@ def _api_ready(url: str) -> bool:
 
 def _stream(settings: Settings) -> None:
     names = runtime.topics(settings)
-    lags = group_lag(
-        settings.bootstrap_servers, settings.stream_group, [names.events(t) for t in EventType]
-    )
+    inputs = [*(names.events(t) for t in EventType), names.decisions]
+    lags = group_lag(settings.bootstrap_servers, settings.stream_group, inputs)
     total = sum(p.lag for p in lags)
-    console.print(f"stream  group={settings.stream_group} lag={total} partitions={len(lags)}")
+    rate = _rate(settings.host, settings.stream_metrics_port, "kairos_stream_messages_total{")
+    shown = f" events_per_s={rate:.1f}" if rate is not None else ""
+    console.print(
+        f"stream  group={settings.stream_group} lag={total} partitions={len(lags)}{shown}"
+    )
     for p in sorted(lags, key=lambda p: -p.lag)[:10]:
         if p.lag:
             console.print(f"        {p.topic}[{p.partition}] lag={p.lag}")
+    written = [names.interactions, names.user_features]
+    persisted = group_lag(settings.bootstrap_servers, settings.persist_group, written)
+    rate = _rate(settings.host, settings.persist_metrics_port, "kairos_persist_rows_total{")
+    shown = f" rows_per_s={rate:.1f}" if rate is not None else ""
+    console.print(
+        f"persist group={settings.persist_group} lag={sum(p.lag for p in persisted)}{shown}"
+    )
     dead = message_count(settings.bootstrap_servers, names.dead_letter)
     console.print(f"dead-letter {names.dead_letter} messages={dead}")
+
+
+def _rate(host: str, port: int, prefix: str, over_s: float = 1.0) -> float | None:
+    """Per-second rate of a counter family scraped twice from a process's /metrics."""
+    if not port:
+        return None
+    first = _scrape(host, port, prefix)
+    if first is None:
+        return None
+    time.sleep(over_s)
+    second = _scrape(host, port, prefix)
+    return None if second is None else (second - first) / over_s
+
+
+def _scrape(host: str, port: int, prefix: str) -> float | None:
+    try:
+        text = httpx.get(f"http://{host}:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return None
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))

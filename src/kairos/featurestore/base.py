@@ -1,7 +1,8 @@
-"""The feature store interface and its in-memory implementation."""
+"""The feature store interface, the sink a topic follower writes to, and the in-memory store."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -10,11 +11,26 @@ from kairos.stream.features import UserFeatures
 
 _DECODER = msgspec.json.Decoder(UserFeatures)
 
+Record = tuple[str, bytes | None]  # (user key, encoded features); None = a tombstone (erased)
+
+
+def decode_features(encoded: bytes | str) -> UserFeatures:
+    """Every store keeps the topic's encoded bytes and decodes them only when read."""
+    return _DECODER.decode(encoded)
+
 
 class FeatureStore(Protocol):
     def get(self, user_key: str) -> UserFeatures | None: ...
 
+    def get_many(self, user_keys: Sequence[str]) -> list[UserFeatures | None]: ...
+
     def close(self) -> None: ...
+
+
+class FeatureSink(Protocol):
+    """Where the features topic is materialised: records in topic order, the last one wins."""
+
+    def put_many(self, records: Iterable[Record]) -> None: ...
 
 
 class MemoryFeatureStore:
@@ -29,9 +45,16 @@ class MemoryFeatureStore:
         else:
             self._records[user_key] = encoded
 
+    def put_many(self, records: Iterable[Record]) -> None:
+        for user_key, encoded in records:
+            self.put(user_key, encoded)
+
     def get(self, user_key: str) -> UserFeatures | None:
         encoded = self._records.get(user_key)
-        return _DECODER.decode(encoded) if encoded is not None else None
+        return decode_features(encoded) if encoded is not None else None
+
+    def get_many(self, user_keys: Sequence[str]) -> list[UserFeatures | None]:
+        return [self.get(user_key) for user_key in user_keys]
 
     def __len__(self) -> int:
         return len(self._records)

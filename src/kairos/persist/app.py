@@ -19,7 +19,7 @@ from types import FrameType
 
 import msgspec
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
-from prometheus_client import Counter
+from prometheus_client import Counter, start_http_server
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -192,6 +192,8 @@ def run(settings: Settings) -> None:
     engine = runtime.database(settings)
     upgrade(engine)
     persister = Persister(persist_config(settings), engine)
+    if settings.persist_metrics_port:
+        start_http_server(settings.persist_metrics_port, addr=settings.host)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:

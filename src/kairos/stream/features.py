@@ -201,15 +201,25 @@ def snapshot(features: UserFeatures, now: datetime, config: FeatureConfig) -> di
         "element_clicks": dict(features.element_clicks),
     }
     for name, score in features.interests.items():
-        view[f"interest.{name}"] = round(score.value_at(t, hl), 6)
+        view[_name("interest.", name)] = round(score.value_at(t, hl), 6)
     for name, score in features.keywords.items():
-        view[f"keyword.{name}"] = round(score.value_at(t, hl), 6)
+        view[_name("keyword.", name)] = round(score.value_at(t, hl), 6)
     epoch = int(t)
-    windows = [(_label(w), w.total_seconds()) for w in config.windows]
+    windows = _windows(config.windows)
     for kind, buckets in features.counts.items():
         for label, seconds in windows:
-            view[f"count.{kind}.{label}"] = buckets.count_at(epoch, seconds)
+            view[_name(_name("count.", kind), label)] = buckets.count_at(epoch, seconds)
     return view
+
+
+@lru_cache(maxsize=65_536)
+def _name(prefix: str, name: str) -> str:
+    return prefix + name  # feature names repeat across users: build each once
+
+
+@lru_cache(maxsize=16)
+def _windows(windows: tuple[timedelta, ...]) -> list[tuple[str, float]]:
+    return [(f".{_label(w)}", w.total_seconds()) for w in windows]
 
 
 def frequency(features: UserFeatures, key: str, now: datetime, window: timedelta) -> int:

@@ -47,8 +47,13 @@ class Buckets(Struct, gc=False):
     def count_at(self, epoch: int, window_s: float) -> int:
         resolution = _resolution_s(window_s)
         current = epoch // resolution
-        lowest = current - max(1, round(window_s / resolution))
-        return sum(n for i, n in self._tier(resolution).items() if lowest < i <= current)
+        span = max(1, round(window_s / resolution))
+        tier = self._tier(resolution)
+        if span < len(tier):  # fewer lookups than buckets kept: look the window up
+            get = tier.get
+            return sum(get(i, 0) for i in range(current - span + 1, current + 1))
+        lowest = current - span
+        return sum(n for i, n in tier.items() if lowest < i <= current)
 
     def latest(self) -> int | None:
         """Epoch minute of the most recent event, if any."""
