@@ -39,6 +39,7 @@ def test_pseudonym_never_contains_the_id(user_id: str) -> None:
         ("203.0.113.77", "203.0.113.0"),
         ("2001:db8:abcd:12:1:2:3:4", "2001:db8:abcd::"),
         (" 198.51.100.9 ", "198.51.100.0"),
+        ("::ffff:81.2.69.7", "81.2.69.0"),  # an IPv4 visitor written the IPv6 way
         ("not-an-ip", None),
         ("", None),
         (None, None),

@@ -5,8 +5,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kairos.domain.events import AddToCart, Conversion, PageView, Search
-from kairos.stream.clean import CleaningRules, Deduplicator, Refused, clean
+from kairos.domain.events import AddToCart, Conversion, PageView
+from kairos.stream.clean import CleaningRules, Refused, clean
+from kairos.stream.features import UserFeatures
+from kairos.stream.state import MAX_SEEN, UserState, first_time
 
 KEY = "0" * 32
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -51,17 +53,28 @@ def test_absurd_values_are_capped() -> None:
         max_size=60,
     )
 )
-def test_each_id_and_type_counts_once(items: list[tuple[str, bool, int]]) -> None:
-    dedup = Deduplicator(horizon=timedelta(hours=24))
+def test_each_id_and_type_counts_once_within_the_horizon(
+    items: list[tuple[str, bool, int]],
+) -> None:
+    user = UserState(features=UserFeatures(user_key=KEY))
+    horizon = timedelta(days=3)  # longer than any gap generated here
     passed = []
     for event_id, is_search, minute in items:
-        ts = NOW + timedelta(minutes=minute)
-        event = (
-            Search(event_id=event_id, user_key=KEY, received_at=ts, query="q")
-            if is_search
-            else PageView(event_id=event_id, user_key=KEY, received_at=ts)
-        )
-        if dedup.first_time(event):
+        at = (NOW + timedelta(minutes=minute)).timestamp()
+        kind = "search" if is_search else "page_view"
+        if first_time(user, f"{kind}:{event_id}", at, horizon):
             passed.append((event_id, is_search))
     assert len(passed) == len(set(passed))  # never twice within the horizon
-    assert set(passed) == {(i, s) for i, s, _ in items}  # horizon of a day: all first ones pass
+    assert set(passed) == {(i, s) for i, s, _ in items}  # every first one passes
+
+
+@given(st.integers(min_value=100, max_value=3000))
+def test_seen_ids_are_forgotten_after_the_horizon_and_bounded(count: int) -> None:
+    user = UserState(features=UserFeatures(user_key=KEY))
+    horizon = timedelta(minutes=10)
+    start = NOW.timestamp()
+    for n in range(count):
+        assert first_time(user, f"page_view:{n}", start + n, horizon)
+    assert len(user.seen) <= min(count, 600 + 64)  # ids older than 10 minutes are let go
+    assert len(user.seen) <= MAX_SEEN
+    assert not first_time(user, f"page_view:{count - 1}", start + count, horizon)

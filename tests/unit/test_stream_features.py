@@ -148,3 +148,15 @@ def test_features_survive_the_wire() -> None:
     back = msgspec.json.decode(data, type=UserFeatures)
     assert back == features
     assert snapshot(back, at(2), CONFIG) == snapshot(features, at(2), CONFIG)
+
+
+def test_the_snapshot_tells_the_visitors_local_time_when_their_zone_is_known() -> None:
+    unknown = play([PageView(user_key=KEY, ts=at(0))])
+    view = snapshot(unknown, at(0), CONFIG)
+    assert (view["local_hour"], view["weekday"]) == (12, 6)  # UTC: Sunday noon
+    tokyo = play([PageView(user_key=KEY, ts=at(0), timezone="Asia/Tokyo")])
+    assert tokyo.timezone == "Asia/Tokyo"
+    view = snapshot(tokyo, at(0), CONFIG)
+    assert (view["local_hour"], view["weekday"]) == (21, 6)  # 21:00 in Tokyo
+    bogus = play([PageView(user_key=KEY, ts=at(0), timezone="Mars/Olympus")])
+    assert bogus.timezone is None  # an unknown zone is not remembered

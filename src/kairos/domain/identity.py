@@ -45,6 +45,8 @@ def truncate_ip(raw: str | None) -> str | None:
         address = ipaddress.ip_address(raw.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # "::ffff:81.2.69.7" is an IPv4 visitor: keep its /24
     prefix = 24 if address.version == 4 else 48
     network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
     return str(network.network_address)

@@ -1,9 +1,12 @@
-"""Cleaning: normalise timestamps, cap absurd values, drop duplicates. Pure functions."""
+"""Cleaning: normalise timestamps, cap absurd values. Pure functions.
+
+(Duplicates are dropped against the user's state: `kairos.stream.state.first_time`.)
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from kairos.domain.events import AddToCart, BaseEvent, Conversion, replace
 
@@ -53,38 +56,3 @@ def _capped_values(event: BaseEvent, rules: CleaningRules) -> dict[str, object]:
     if isinstance(event, Conversion) and event.value > rules.max_order_value:
         changes["value"] = rules.max_order_value
     return changes
-
-
-class Deduplicator:
-    """Remembers (event_id, type) pairs for a while so that each counts once.
-
-    Bounded by time: ids older than `horizon` (by event time) are forgotten, which is safe
-    because clients retry within seconds to minutes, never days.
-    """
-
-    def __init__(self, horizon: timedelta = timedelta(hours=24)) -> None:
-        self.horizon = horizon
-        self._seen: dict[tuple[str, str], datetime] = {}
-        self._newest: datetime | None = None
-
-    def first_time(self, event: BaseEvent) -> bool:
-        """True the first time an (event_id, type) is seen within the horizon."""
-        key = (event.event_id, event.event_type.value)
-        ts = event.received_at or event.ts
-        if key in self._seen:
-            return False
-        if ts is not None:
-            self._seen[key] = ts
-            if self._newest is None or ts > self._newest:
-                self._newest = ts
-                self._forget_old()
-        return True
-
-    def _forget_old(self) -> None:
-        assert self._newest is not None
-        cutoff = self._newest - self.horizon
-        if len(self._seen) > 1024 and next(iter(self._seen.values())) < cutoff:
-            self._seen = {k: t for k, t in self._seen.items() if t >= cutoff}
-
-    def __len__(self) -> int:
-        return len(self._seen)

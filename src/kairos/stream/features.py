@@ -25,7 +25,15 @@ from kairos.domain.events import (
 )
 from kairos.stream import decay
 from kairos.stream.decay import Decayed
-from kairos.stream.enrich import NO_GEO, Device, Geo, LocalTime, PageContext, Session
+from kairos.stream.enrich import (
+    NO_GEO,
+    Device,
+    Geo,
+    LocalTime,
+    PageContext,
+    Session,
+    local_time,
+)
 from kairos.stream.windows import Buckets
 
 
@@ -80,6 +88,7 @@ class UserFeatures(Struct, kw_only=True, gc=False):
     browser: str | None = None
     country: str | None = None
     region: str | None = None
+    timezone: str | None = None  # IANA name, last known: local time of day for the models
     session_id: str | None = None
     session_started: datetime | None = None
     session_depth: int = 0
@@ -134,6 +143,8 @@ def _identity(features: UserFeatures, item: Enriched, ts: datetime) -> None:
         features.browser = item.device.browser
         if item.geo.country:
             features.country, features.region = item.geo.country, item.geo.region
+        if item.event.timezone and item.local.timezone == item.event.timezone:
+            features.timezone = item.event.timezone  # a zone that exists
     session = item.session
     features.session_id, features.session_started = session.id, session.started
     features.session_depth = session.depth
@@ -186,6 +197,7 @@ def _frequency_keys(event: Impression) -> list[str]:
 def snapshot(features: UserFeatures, now: datetime, config: FeatureConfig) -> dict[str, object]:
     """The model-facing view at `now`: decayed scores, window counts, recency."""
     hl, t = config.half_life_s, now.timestamp()
+    local = local_time(now, features.timezone)
     view: dict[str, object] = {
         "user_key": features.user_key,
         "personalization": features.personalization,
@@ -194,6 +206,8 @@ def snapshot(features: UserFeatures, now: datetime, config: FeatureConfig) -> di
         "browser": features.browser,
         "country": features.country,
         "session_depth": features.session_depth,
+        "local_hour": local.hour,  # in the visitor's time zone when known, else UTC
+        "weekday": local.weekday,
         "recency_s": (now - features.last_seen).total_seconds() if features.last_seen else None,
         "viewed": list(features.viewed),
         "carted": list(features.carted),
