@@ -130,7 +130,7 @@ def test_writing_the_same_interactions_twice_counts_them_once(engine: Engine) ->
     ]
     assert write(engine, batch, {("t", 0): 3}) == 2
     assert performance(engine) == (1, 1, 0.25)
-    assert write(engine, batch[:2] + [interaction("e3", impressions=1)], {("t", 0): 6}) == 1
+    assert write(engine, [*batch[:2], interaction("e3", impressions=1)], {("t", 0): 6}) == 1
     assert performance(engine) == (2, 1, 0.25)
     with Session(engine) as session:
         assert store.stored_offsets(session, "g") == {("t", 0): 6}
