@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/kairos bench ingest --json bench-results/ingest.json
 	$(BIN)/kairos bench freshness --json bench-results/freshness.json
 	$(BIN)/kairos bench stream --json bench-results/stream.json
+	$(BIN)/kairos bench featurestore --json bench-results/featurestore.json
 
 clean:
 	rm -rf $(VENV) .kairos .pytest_cache .mypy_cache .ruff_cache

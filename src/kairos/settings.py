@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     stream_group: str = Field(default="kairos-stream", description="Consumer group of processors")
     stream_state_dir: Path | None = Field(default=None, description="default DATA_DIR/stream")
     stream_commit_interval_s: float = Field(
-        default=0.1, gt=0, description="Commit period; outputs become visible at each commit"
+        default=0.1, gt=0, description="Longest commit period under load (caught up: at once)"
     )
     stream_instance: str | None = Field(
         default=None,

@@ -13,6 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from kairos.errors import ConfigurationError, KairosError
 from kairos.featurestore.base import FeatureSink, MemoryFeatureStore
+from kairos.kafka.consume import drain
 from kairos.kafka.exceptions import KafkaUnavailable
 from kairos.logs import kv
 from kairos.stream.features import UserFeatures
@@ -112,7 +113,7 @@ class FeatureTopicFollower:
         """
         read = 0
         if not self._pending:
-            messages = self._consumer.consume(num_messages=self._batch_size, timeout=timeout_s)
+            messages = drain(self._consumer, self._batch_size, timeout_s)
             read = len(messages)
             self.records += read
             self._pending = latest_per_user(messages)

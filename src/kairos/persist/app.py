@@ -27,6 +27,7 @@ from kairos import runtime
 from kairos.db.migrate import upgrade
 from kairos.errors import ServiceUnavailable
 from kairos.kafka.admin import ensure_topics, wait_for_brokers
+from kairos.kafka.consume import drain
 from kairos.logs import kv
 from kairos.persist import store
 from kairos.settings import Settings
@@ -87,7 +88,7 @@ class Persister:
             self._consumer.close()
 
     def step(self) -> None:
-        for message in self._consumer.consume(self.config.batch_size, 0.1):
+        for message in drain(self._consumer, self.config.batch_size, 0.1):
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:

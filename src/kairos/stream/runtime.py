@@ -33,6 +33,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from kairos.kafka.consume import drain
 from kairos.logs import kv
 from kairos.stream import state as user_state
 from kairos.stream.metrics import COMMIT_SECONDS, EXAMPLES, MESSAGES
@@ -155,18 +156,26 @@ class StreamRuntime:
             self._producer.flush(10)
 
     def step(self) -> None:
-        messages = self._consumer.consume(self.config.batch_size, self.config.poll_timeout_s)
+        messages = drain(self._consumer, self.config.batch_size, self.config.poll_timeout_s)
         for message in messages:
             self._handle(message)
         now = time.monotonic()
         if now - self._last_sweep >= self.config.sweep_interval_s:
             self._last_sweep = now
             self._sweep()
-        # a commit costs a few broker round trips: under a backlog, commit less often so that
-        # they stay a small share of the time (when caught up, every commit_interval)
-        interval = max(self.config.commit_interval_s, 4 * self._last_commit_s)
-        if self._in_transaction and now - self._started >= interval:
+        if self._in_transaction and self._commit_due(
+            now, caught_up=len(messages) < self.config.batch_size
+        ):
             self._commit()
+
+    def _commit_due(self, now: float, caught_up: bool) -> bool:
+        """When caught up, commit at once: outputs are visible within a commit's time. Behind,
+        every `commit_interval`, stretched so that commits (a few broker round trips each)
+        stay a small share of the time; the backlog then drains in large transactions."""
+        if caught_up:
+            return True
+        interval = max(self.config.commit_interval_s, 4 * self._last_commit_s)
+        return now - self._started >= interval
 
     def _handle(self, message: Message) -> None:
         error = message.error()
