@@ -5,6 +5,7 @@ after the processes are killed with SIGKILL mid-stream and restarted."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,15 +62,20 @@ class Platform:
             "KAIROS_LOG_LEVEL": "INFO",
         }
 
-    def start(self, command: str) -> None:
-        log = (self.tmp / f"{command}-{len(self.logs)}.log").open("wb")
+    def start(self, command: str, name: str | None = None) -> Path:
+        path = self.tmp / f"{name or command}-{len(self.logs)}.log"
+        log = path.open("wb")
         self.logs.append(log)
-        self.children[command] = subprocess.Popen(
+        self.children[name or command] = subprocess.Popen(
             [sys.executable, "-m", "kairos", command],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        return path
+
+    def terminate(self, name: str) -> None:
+        stop_process(self.children.pop(name))
 
     def kill(self, command: str) -> None:
         process = self.children.pop(command)
@@ -279,3 +285,58 @@ def test_sigkill_mid_stream_leaves_every_count_exact(platform: Platform) -> None
     interactions = committed_records(settings.bootstrap_servers, names.interactions)
     assert len(interactions) == len(events)  # exactly once on the topic too, not only in SQL
     assert len({(i["event_type"], i["event_id"]) for i in interactions}) == len(events)
+
+
+def assigned(log: Path) -> set[int]:
+    """The partitions a processor was last given, from its log."""
+    lines = [ln for ln in log.read_text().splitlines() if 'msg="partitions assigned"' in ln]
+    if not lines:
+        return set()
+    found = re.search(r'partitions="?\[([0-9, ]*)\]', lines[-1])
+    assert found is not None, lines[-1]
+    return {int(p) for p in found.group(1).split(",") if p.strip()}
+
+
+def test_two_processors_split_the_partitions_and_one_takes_over_exactly(
+    platform: Platform,
+) -> None:
+    settings = platform.settings
+    names = topics(settings)
+    workload = Workload(seed=12, users=300, start=datetime.now(UTC) - timedelta(minutes=20))
+    batches = [workload.batch(1000) for _ in range(4)]
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20})
+    for m in wire_messages(batches[:2], names):
+        producer.produce(m.topic, m.value, m.key)
+    assert producer.flush(30) == 0
+    first = platform.start("stream", "stream-a")
+    second = platform.start("stream", "stream-b")
+    platform.start("persist")
+
+    def split() -> bool:
+        a, b = assigned(first), assigned(second)
+        return bool(a) and bool(b) and not a & b and a | b == {0, 1, 2}
+
+    eventually(split, timeout_s=120)
+    eventually(lambda: history_count(platform.engine) == 2000, timeout_s=120)
+    platform.terminate("stream-a")  # hands its partitions over after a final commit
+    for m in wire_messages(batches[2:], names):
+        producer.produce(m.topic, m.value, m.key)
+    assert producer.flush(30) == 0
+    eventually(lambda: assigned(second) == {0, 1, 2}, timeout_s=120)
+    eventually(lambda: history_count(platform.engine) == 4000, timeout_s=120)
+    time.sleep(2.0)
+    events = [e for b in batches for e in b]
+    got = totals(platform.engine, slot="")
+    assert got["impressions"] == sum(e["type"] == "impression" for e in events)
+    assert got["clicks"] == sum(e["type"] == "click" for e in events)
+    interactions = committed_records(settings.bootstrap_servers, names.interactions)
+    assert len(interactions) == len(events)
+    # the survivor restored the other's users from the changelog: their features carry on
+    per_user: dict[str, int] = {}
+    for record in interactions:
+        per_user[record["user_key"]] = per_user.get(record["user_key"], 0) + 1
+    assert len(per_user) == len({e["user_id"] for e in events})
+    latest = {}
+    for record in committed_records(settings.bootstrap_servers, names.user_features):
+        latest[record["user_key"]] = record["events"]
+    assert latest == per_user
