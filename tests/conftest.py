@@ -84,13 +84,27 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaUnderTest]:
         return
     libs = Path(os.environ.get("KAIROS_KAFKA_LIBS_DIR", ROOT / ".kairos" / "kafka" / "libs"))
     fetch_jars(libs)
-    home = tmp_path_factory.mktemp("kafka")
-    broker = LocalBroker(home, libs, port=free_port(), controller_port=free_port(), heap="384m")
-    broker.start(timeout_s=180)
+    broker = _started_broker(tmp_path_factory, libs)
     try:
         yield KafkaUnderTest(broker.bootstrap, broker)
     finally:
         broker.stop()
+
+
+def _started_broker(factory: pytest.TempPathFactory, libs: Path, tries: int = 2) -> LocalBroker:
+    """A broker on free ports; once more on other ports if a port was taken in between."""
+    for attempt in range(1, tries + 1):
+        home = factory.mktemp("kafka")
+        broker = LocalBroker(home, libs, port=free_port(), controller_port=free_port(), heap="384m")
+        try:
+            broker.start(timeout_s=180)
+            return broker
+        except Exception as exc:
+            broker.stop()
+            if attempt == tries:
+                raise
+            print(f"local broker did not start ({exc!r}); trying other ports")
+    raise AssertionError("unreachable")
 
 
 # --- Redis ----------------------------------------------------------------------------------

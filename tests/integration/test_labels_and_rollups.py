@@ -191,8 +191,11 @@ def test_events_become_examples_history_profiles_and_exact_rollups(platform: Pla
     ]
     events = [e | {"user_id": "ana", "consent": consent} for e in ana]
     events += [e | {"user_id": "bo", "consent": consent} for e in bo]
+    order = events.pop(5)  # the purchase comes a little later, as it does on a real site
     with TestClient(create_app(settings)) as client:
         assert client.post("/v1/events/batch", json={"events": events}).status_code == 202
+        eventually(lambda: totals(platform.engine, campaign_id="c1", slot="")["clicks"] == 1)
+        assert client.post("/v1/events", json=order).status_code == 202
 
     expected = {
         "impressions": 2.0,

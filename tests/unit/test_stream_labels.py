@@ -104,11 +104,25 @@ def test_conversions_are_attributed_to_the_last_click_then_closed() -> None:
     named = labels.on_conversion(pending, conversion(61, 5.0, decision="d3"), KEY, CONFIG)
     assert named.ad is not None
     assert (named.ad.decision_id, named.attribution) == ("d3", "view")
+    assert named.examples == []  # view-through: counted, but conversion examples are post-click
+    assert named.counts.conversions == 1
+    labels.on_click(pending, click("d1", 62), KEY, CONFIG)  # a late click on d1
     week = at(0) + CONFIG.conversion_window + timedelta(minutes=5)
     closed = labels.expire(pending, KEY, week.timestamp(), CONFIG)
     conversion_negatives = [e for e in closed if e.task is Task.CONVERSION]
-    assert [e.decision_id for e in conversion_negatives] == ["d1"]
+    assert [e.decision_id for e in conversion_negatives] == ["d1"]  # clicked, never bought
     assert pending == {}
+
+
+def test_unclicked_decisions_shed_their_features_after_a_second_click_window() -> None:
+    pending: dict[str, Pending] = {}
+    labels.on_impression(pending, impression("d", 0), KEY, no_features, CONFIG)
+    labels.expire(pending, KEY, at(31).timestamp(), CONFIG)
+    assert pending["d"].features == {"f": 1}  # a late click may still need them
+    assert labels.next_deadline(pending, CONFIG) == at(60).timestamp()
+    labels.expire(pending, KEY, at(60).timestamp(), CONFIG)
+    assert pending["d"].features is None
+    assert labels.next_deadline(pending, CONFIG) == (at(0) + CONFIG.conversion_window).timestamp()
 
 
 def test_a_conversion_with_nothing_to_attribute_still_counts() -> None:

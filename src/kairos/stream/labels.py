@@ -8,9 +8,12 @@ may arrive in any order; each function folds one of them in and says what it add
   when the window closes without one, `expire` emits the negative; a click after that emits
   a correction (label 1, `correction=True`), never a second independent example;
 - a conversion is attributed to its `decision_id` when the landing page passed it on, else
-  to the visitor's last click, else last impression, within `conversion_window`; the first
-  conversion of a decision emits a positive conversion example, the window's close a
-  negative one;
+  to the visitor's last click, else last impression, within `conversion_window` (all of them
+  count in the roll-ups). Conversion examples are post-click, what a pCVR model learns: for
+  a clicked decision, its first conversion emits a positive, the window's close a negative;
+- state stays small: an unclicked decision keeps the features it was shown with only for a
+  second click window (for a late click's correction), then just its ids until the
+  conversion window ends (for view-through attribution);
 - impressions count once per decision (a viewable beacon once more as viewable), clicks once
   per decision; duplicates never count twice.
 
@@ -147,7 +150,8 @@ def on_conversion(
     if entry is None:
         return Outcome([], counts)
     examples: list[LabelledExample] = []
-    if entry.conversion_label is None and entry.impression_at is not None:
+    clicked = entry.click_at is not None and entry.impression_at is not None
+    if clicked and entry.conversion_label is None:
         entry.conversion_label = 1
         fields = _fields(entry, user_key, Task.CONVERSION, 1, ts, event.value)
         examples.append(LabelledExample(**fields))
@@ -168,8 +172,10 @@ def expire(
         if entry.click_label is None and now >= entry.impression_at + config.click_s:
             close = entry.impression_at + config.click_s
             examples += _click_label(entry, user_key, close, 0, config)
+        if entry.features is not None and _compactable(entry, now, config):
+            entry.features = None  # the negative went out with them; ids are enough now
         if now >= entry.impression_at + config.conversion_s:
-            if entry.conversion_label is None:
+            if entry.conversion_label is None and entry.click_at is not None:
                 close = entry.impression_at + config.conversion_s
                 entry.conversion_label = 0
                 examples.append(
@@ -187,9 +193,17 @@ def next_deadline(pending: dict[str, Pending], config: LabelConfig) -> float | N
             deadlines.append(entry.created_at + _unshown_life(entry, config))
         elif entry.click_label is None:
             deadlines.append(entry.impression_at + config.click_s)
+        elif entry.features is not None and entry.click_at is None:
+            deadlines.append(entry.impression_at + 2 * config.click_s)
         else:
             deadlines.append(entry.impression_at + config.conversion_s)
     return min(deadlines) if deadlines else None
+
+
+def _compactable(entry: Pending, now: float, config: LabelConfig) -> bool:
+    assert entry.impression_at is not None
+    late_clicks_over = now >= entry.impression_at + 2 * config.click_s
+    return entry.click_at is None and entry.click_label == 0 and late_clicks_over
 
 
 def _unshown_life(entry: Pending, config: LabelConfig) -> float:
