@@ -1,0 +1,40 @@
+"""What the decision engine knows about one request: where, who, when. Plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    now: datetime  # timezone-aware
+    user_key: str | None = None  # pseudonymous; None without an id
+    personalization: bool = False  # consent: without it only contextual ads
+    country: str | None = None
+    region: str | None = None
+    device: str | None = None  # desktop | mobile | tablet | bot | unknown
+    os: str | None = None
+    browser: str | None = None
+    site_id: str | None = None
+    zone_id: str | None = None
+    page_url: str | None = None
+    keywords: frozenset[str] = frozenset()  # of the page and the request, lower case
+    properties: dict[str, Scalar] = field(default_factory=dict)  # request key-values
+    features: dict[str, object] = field(default_factory=dict)  # the user's snapshot (consent)
+
+    def variables(self) -> dict[str, object]:
+        """The names a targeting expression can use: features, key-values, context."""
+        context: dict[str, object] = {
+            "country": self.country,
+            "region": self.region,
+            "device": self.device,
+            "os": self.os,
+            "browser": self.browser,
+            "site_id": self.site_id,
+            "zone_id": self.zone_id,
+            "keywords": sorted(self.keywords),
+        }
+        return {**self.features, **self.properties, **context}
