@@ -25,9 +25,10 @@ def latest_per_user(messages: list[Message]) -> dict[str, bytes | None]:
     """A batch as the compacted topic will keep it: the last record of each user, in order."""
     latest: dict[str, bytes | None] = {}
     for message in messages:
-        if message.error() or message.key() is None:
+        key = message.key()
+        if message.error() or key is None:
             continue
-        user_key = message.key().decode()
+        user_key = key.decode()
         latest.pop(user_key, None)  # re-inserted: the order of the last writes is kept
         latest[user_key] = message.value()
     return latest

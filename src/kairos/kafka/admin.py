@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from kairos.kafka.exceptions import KafkaUnavailable
 from kairos.kafka.topics import TopicSpec

@@ -244,10 +244,15 @@ class StreamRuntime:
             self._in_transaction = True
             self._started = time.monotonic()
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes | None, **kw: int) -> None:
+    def _produce(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int = -1
+    ) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, **kw)
+                if partition < 0:
+                    self._producer.produce(topic, value, key)
+                else:
+                    self._producer.produce(topic, value, key, partition=partition)
                 return
             except BufferError:
                 self._producer.poll(0.01)
