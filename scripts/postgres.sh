@@ -32,6 +32,9 @@ as_postgres() { $SUDO su postgres -s /bin/sh -c "psql -p $port -v ON_ERROR_STOP=
 if [ "$(as_postgres "SELECT 1 FROM pg_roles WHERE rolname = 'kairos_test'")" != "1" ]; then
   as_postgres "CREATE ROLE kairos_test LOGIN CREATEDB PASSWORD 'kairos_test'" >&2
 fi
+# Dropping a test database WITH (FORCE) must also stop backends that are not the role's own
+# (an autovacuum worker, a connection still authenticating): that takes pg_signal_backend.
+as_postgres "GRANT pg_signal_backend TO kairos_test" >&2
 if [ "$(as_postgres "SELECT 1 FROM pg_database WHERE datname = 'kairos_test'")" != "1" ]; then
   as_postgres "CREATE DATABASE kairos_test OWNER kairos_test" >&2
 fi

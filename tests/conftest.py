@@ -4,13 +4,15 @@ real Kafka broker and one real redis-server for the whole session."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError
 
 from kairos.bench.harness import free_port
 from kairos.featurestore.local import local_redis
@@ -51,9 +53,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            _drop_database(admin, name)
+        finally:
+            admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str, tries: int = 5) -> None:
+    """Drop a test database; a backend that is just starting or an autovacuum worker can
+    make one attempt fail, so try a few times before giving up."""
+    for attempt in range(1, tries + 1):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError:
+            if attempt == tries:
+                raise
+            time.sleep(1.0)
 
 
 # --- Kafka ----------------------------------------------------------------------------------

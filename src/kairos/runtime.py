@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -52,3 +54,10 @@ def kafka_sink(settings: Settings) -> KafkaSink:
 
 def database(settings: Settings) -> Engine:
     return make_engine(settings.resolved_database_url)
+
+
+def tracking_key(settings: Settings) -> bytes:
+    """The secret that signs tracking URLs: configured, or derived from the pseudonym key."""
+    if settings.tracking_key is not None:
+        return settings.tracking_key.get_secret_value().encode()
+    return hmac.new(pseudonym_key(settings), b"kairos tracking urls", hashlib.sha256).digest()

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         default=None, description="Key of the user-id hash; unset = generated once in DATA_DIR"
     )
 
+    public_url: str | None = Field(
+        default=None, description="The API's public base URL, for tracking links"
+    )
+    tracking_key: SecretStr | None = Field(
+        default=None, description="Secret that signs tracking URLs; default: from the pseudonym key"
+    )
     log_level: str = "INFO"
 
     @field_validator("data_dir", mode="after")
@@ -116,6 +122,10 @@ class Settings(BaseSettings):
     @property
     def resolved_kafka_libs(self) -> Path:
         return (self.kafka_libs_dir or self.kafka_dir / "libs").expanduser().resolve()
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def resolved_stream_state_dir(self) -> Path:

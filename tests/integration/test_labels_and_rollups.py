@@ -163,6 +163,7 @@ def test_events_become_examples_history_profiles_and_exact_rollups(platform: Pla
     platform.start("stream")
     platform.start("persist")
     ad = {"campaign_id": "c1", "ad_id": "a1", "creative_id": "cr1", "placement_id": "p1"}
+    shown = {"elements": {"headline": "h1", "image": "i1"}}  # clicks carry them, as tracked
     consent = {"personalization": True}
     ana = [
         {"type": "page_view", "event_id": "v1", "page_url": "https://shop.example/eco/lamp"},
@@ -175,8 +176,10 @@ def test_events_become_examples_history_profiles_and_exact_rollups(platform: Pla
         }
         | ad,
         {"type": "impression", "event_id": "i1v", "decision_id": "d1", "viewable": True} | ad,
-        {"type": "click", "event_id": "k1", "decision_id": "d1", "cost": 0.5} | ad,
-        {"type": "click", "event_id": "k1", "decision_id": "d1", "cost": 0.5} | ad,  # a retry
+        {"type": "click", "event_id": "k1", "decision_id": "d1", "cost": 0.5} | ad | shown,
+        {"type": "click", "event_id": "k1", "decision_id": "d1", "cost": 0.5}
+        | ad
+        | shown,  # a retry
         {"type": "conversion", "event_id": "o1", "value": 20.0},
     ]
     bo = [

@@ -176,3 +176,15 @@ def test_every_shown_decision_gets_exactly_one_final_click_label(actions: list) 
         # at most: a negative, then its correction
         assert [e.label for e in mine] in ([1], [0], [0, 1])
         assert all(e.correction == (e.label == 1 and len(mine) == 2) for e in mine)
+
+
+def test_the_impression_describes_the_ad_better_than_an_early_click() -> None:
+    pending: dict[str, Pending] = {}
+    labels.on_click(pending, click("d", 1), KEY, CONFIG)  # arrives first, without elements
+    shown = impression("d", 0)
+    shown = Impression(
+        **{f: getattr(shown, f) for f in shown.__struct_fields__} | {"elements": {"headline": "h1"}}
+    )
+    outcome = labels.on_impression(pending, shown, KEY, no_features, CONFIG)
+    assert outcome.ad is not None
+    assert outcome.ad.elements == {"headline": "h1"}

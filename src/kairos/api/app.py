@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -11,22 +12,35 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from kairos import __version__, runtime
-from kairos.api import errors, events, health, openapi
+from kairos.adserver.render import Links
+from kairos.adserver.server import AdServer
+from kairos.adserver.tracking import Signer
+from kairos.api import decisions, errors, events, health, keys, management, openapi, tracking
 from kairos.api.ingest import Ingestor
 from kairos.api.state import Services
+from kairos.api.tracking import Replays
+from kairos.errors import KairosError
+from kairos.featurestore.base import FeatureStore
+from kairos.featurestore.factory import open_feature_store
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.exceptions import KafkaUnavailable
 from kairos.kafka.sink import MessageSink
 from kairos.logs import kv
 from kairos.settings import Settings
+from kairos.stream.geo import open_geo
 
 log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, *, sink: MessageSink | None = None, engine: Engine | None = None
+    settings: Settings,
+    *,
+    sink: MessageSink | None = None,
+    engine: Engine | None = None,
+    features: FeatureStore | None = None,
 ) -> FastAPI:
-    """Build the API. `sink`/`engine` replace the real Kafka producer/database (tests)."""
+    """Build the API. `sink`/`engine`/`features` replace the real Kafka producer, database
+    and feature store (tests); with a test sink and no store, decisions use no features."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,12 +55,32 @@ def create_app(
             runtime.pseudonymizer(settings),
             max_batch=settings.max_batch_events,
         )
-        app.state.services = Services(settings, active_sink, active_engine, ingestor)
+        store = features if features is not None or not own_sink else _feature_store(settings)
+        adserver = AdServer(active_engine, store)
+        pseudonymizer = runtime.pseudonymizer(settings)
+        geo = open_geo(settings)
+        app.state.services = Services(
+            settings,
+            active_sink,
+            active_engine,
+            ingestor,
+            adserver=adserver,
+            links=Links(settings.resolved_public_url, Signer(runtime.tracking_key(settings))),
+            topics=runtime.topics(settings),
+            pseudonymize=pseudonymizer,
+            geo=geo,
+            replays=Replays(),
+        )
+        await adserver.start()
         _tune_gc()
         log.info("api started", extra=kv(kafka=settings.bootstrap_servers))
         try:
             yield
         finally:
+            await adserver.stop()
+            pending = app.state.services.pending_logs
+            if pending:
+                await asyncio.wait(pending, timeout=5)
             if own_sink:
                 active_sink.close()
             if engine is None:
@@ -61,7 +95,11 @@ def create_app(
     errors.install(app)
     app.include_router(health.router)
     app.include_router(events.router)
-    openapi.install(app, events.BODY_SCHEMAS)
+    app.include_router(management.router)
+    app.include_router(keys.router)
+    app.include_router(decisions.router)
+    app.include_router(tracking.router)
+    openapi.install(app, events.BODY_SCHEMAS | decisions.BODY_SCHEMAS)
     return app
 
 
@@ -74,6 +112,15 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+def _feature_store(settings: Settings) -> FeatureStore | None:
+    """The configured store; the API still serves (contextual ads only) without one."""
+    try:
+        return open_feature_store(settings)
+    except KairosError as exc:
+        log.warning("no feature store: decisions without user features", extra=kv(reason=exc))
+        return None
 
 
 def _ensure_topics(settings: Settings) -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from sqlalchemy import Engine
 
 from kairos.api.ingest import Ingestor
 from kairos.kafka.sink import MessageSink
+from kairos.kafka.topics import Topics
 from kairos.settings import Settings
+from kairos.stream.enrich import GeoLookup
+
+if TYPE_CHECKING:
+    from kairos.adserver.render import Links
+    from kairos.adserver.server import AdServer
+    from kairos.api.tracking import Replays
 
 
 @dataclass
@@ -18,6 +28,13 @@ class Services:
     sink: MessageSink
     engine: Engine
     ingestor: Ingestor
+    adserver: AdServer
+    links: Links
+    topics: Topics
+    pseudonymize: Callable[[str], str]
+    geo: GeoLookup
+    replays: Replays
+    pending_logs: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def services(request: Request) -> Services:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from kairos.bench import decisions as decisions_bench
 from kairos.bench import featurestore, freshness, ingest
 from kairos.bench import stream as stream_bench
 from kairos.bench.harness import write_report
@@ -96,3 +97,18 @@ def featurestore_command(
         mget_batch=mget_batch,
     )
     _report("featurestore", json_path, lambda: featurestore.run(settings_of(ctx), plan, _progress))
+
+
+@app.command("decisions")
+def decisions_command(
+    ctx: typer.Context,
+    json_path: Path | None = JSON_PATH,
+    quick: bool = QUICK,
+    rate: float = typer.Option(1000.0, help="Requests/s of the fixed-rate latency run"),
+    duration: float = typer.Option(20.0, help="Seconds per measurement"),
+) -> None:
+    """Decisions/s and latency over HTTP on 1,000 ads, vs. a bare endpoint of the same server."""
+    plan = decisions_bench.DecisionsPlan(
+        duration_s=min(duration, 5.0) if quick else duration, rate=rate
+    )
+    _report("decisions", json_path, lambda: decisions_bench.run(settings_of(ctx), plan, _progress))

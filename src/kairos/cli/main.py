@@ -6,7 +6,7 @@ import typer
 from pydantic import ValidationError
 
 from kairos import logs
-from kairos.cli import bench, db, features, kafka, serve, status, stream
+from kairos.cli import bench, db, features, kafka, keys, serve, status, stream
 from kairos.cli.common import console
 from kairos.settings import Settings
 
@@ -19,6 +19,7 @@ app.add_typer(kafka.app, name="kafka")
 app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
 app.add_typer(features.app, name="features")
+app.add_typer(keys.app, name="keys")
 app.command()(serve.api)
 app.command()(serve.up)
 app.command()(stream.stream)

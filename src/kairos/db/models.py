@@ -121,3 +121,7 @@ class ConsumerOffset(Base):
     topic: Mapped[str] = mapped_column(String(255), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+# Sibling modules' tables join the same metadata, so that Alembic and create_all see them.
+from kairos.db import adserver, apikeys  # noqa: E402, F401

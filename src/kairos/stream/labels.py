@@ -56,6 +56,7 @@ class Pending(Struct, kw_only=True, omit_defaults=True, gc=False):
     decision_id: str
     created_at: float
     ad: AdRef | None = None
+    ad_from: str | None = None  # decision > impression > click: the best source wins
     propensity: float | None = None
     model_version: str | None = None
     features: dict[str, Any] | None = None  # what the decision used
@@ -93,6 +94,7 @@ def on_decision(pending: dict[str, Pending], decision: Decision, config: LabelCo
         placement_id=decision.placement_id,
         elements=dict(decision.elements),
     )
+    entry.ad_from = "decision"
     entry.propensity, entry.model_version = decision.propensity, decision.model_version
     entry.features = dict(decision.features)
 
@@ -106,8 +108,8 @@ def on_impression(
 ) -> Outcome:
     ts = _ts(event)
     entry = _entry(pending, event.decision_id, ts, config)
-    if entry.ad is None:
-        entry.ad = _ad_of(event)
+    if entry.ad_from in (None, "click"):  # an early click may lack the creative's elements
+        entry.ad, entry.ad_from = _ad_of(event), "impression"
     counts = Counts()
     if entry.impression_at is None:
         entry.impression_at = ts
@@ -130,7 +132,7 @@ def on_click(
     ts = _ts(event)
     entry = _entry(pending, event.decision_id, ts, config)
     if entry.ad is None:
-        entry.ad = _ad_of(event)
+        entry.ad, entry.ad_from = _ad_of(event), "click"
     if entry.click_at is not None:
         return Outcome([], NO_COUNTS, entry.ad)  # clicked before: counted once per decision
     entry.click_at = ts

@@ -1,0 +1,122 @@
+"""Ranking: priority tiers, then an eCPM auction with floors and second-price clearing, or the
+static-rules lottery on fixed weights (the traditional ad server, kept as the baseline).
+
+eCPM = CPM price, or CPC price * pCTR * 1000, or CPA price * pCTR * pCVR * 1000 (pCVR is
+post-click). The winner pays the runner-up's eCPM (or the floor) plus one cent, never more than
+its own price; the cost is expressed per event of its rate type, for the tracking URLs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kairos.adserver.catalog import Candidate
+from kairos.adserver.context import RequestContext
+from kairos.adserver.model import RateType
+
+HOUSE_PRIORITY = 100  # flights at or below this tier are house ads: fallback, no floor
+INCREMENT = 0.01
+
+
+@dataclass(frozen=True)
+class Prediction:
+    ctr: float
+    cvr: float = 0.0
+    model_version: str = "none"
+
+
+class Scorer(Protocol):
+    """Predicts click and conversion probabilities for candidates (the ML issue plugs in)."""
+
+    def predict(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]: ...
+
+
+@dataclass(frozen=True)
+class Bid:
+    candidate: Candidate
+    prediction: Prediction
+    ecpm: float
+
+
+@dataclass(frozen=True)
+class Won:
+    bid: Bid
+    clearing_ecpm: float
+    cost: float  # per event of the flight's rate type (impression, click or conversion)
+    propensity: float  # probability this policy had of choosing this winner
+    runner_up: Bid | None
+
+
+def ecpm(candidate: Candidate, prediction: Prediction) -> float:
+    flight = candidate.flight
+    match flight.rate_type:
+        case RateType.CPM:
+            return flight.price
+        case RateType.CPC:
+            return flight.price * prediction.ctr * 1000
+        case RateType.CPA:
+            return flight.price * prediction.ctr * prediction.cvr * 1000
+
+
+def bids(candidates: Sequence[Candidate], predictions: Sequence[Prediction]) -> list[Bid]:
+    return [Bid(c, p, ecpm(c, p)) for c, p in zip(candidates, predictions, strict=True)]
+
+
+def top_tier(all_bids: Sequence[Bid], floor: float) -> list[Bid]:
+    """The bids of the best (lowest) priority tier that has a bid at or above the floor."""
+    tiers: dict[int, list[Bid]] = {}
+    for bid in all_bids:
+        if bid.candidate.flight.priority < HOUSE_PRIORITY and bid.ecpm >= floor:
+            tiers.setdefault(bid.candidate.flight.priority, []).append(bid)
+    return tiers[min(tiers)] if tiers else []
+
+
+def second_price(tier: Sequence[Bid], floor: float) -> Won | None:
+    if not tier:
+        return None
+    ranked = sorted(tier, key=lambda b: b.ecpm, reverse=True)
+    winner = ranked[0]
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    if runner_up is None and floor <= 0:
+        clearing = winner.ecpm  # no competition and no reserve: the flight's own price
+    else:
+        clearing = min(max(runner_up.ecpm if runner_up else 0.0, floor) + INCREMENT, winner.ecpm)
+    return Won(winner, clearing, cost_per_event(winner, clearing), 1.0, runner_up)
+
+
+def lottery(tier: Sequence[Bid], rng: random.Random) -> Won | None:
+    """Static rules: pick by the ads' fixed weights; each pays its flight's price."""
+    weighted = [b for b in tier if b.candidate.ad.weight > 0]
+    if not weighted:
+        return None
+    total = sum(b.candidate.ad.weight for b in weighted)
+    pick = rng.random() * total
+    for bid in weighted:
+        pick -= bid.candidate.ad.weight
+        if pick < 0:
+            break
+    price = bid.candidate.flight.price
+    cost = price / 1000 if bid.candidate.flight.rate_type is RateType.CPM else price
+    return Won(bid, bid.ecpm, cost, bid.candidate.ad.weight / total, None)
+
+
+def house(all_bids: Sequence[Bid], rng: random.Random) -> Won | None:
+    """The fallback: house ads, by weight, free of floors."""
+    return lottery([b for b in all_bids if b.candidate.flight.priority >= HOUSE_PRIORITY], rng)
+
+
+def cost_per_event(bid: Bid, clearing_ecpm: float) -> float:
+    flight, p = bid.candidate.flight, bid.prediction
+    match flight.rate_type:
+        case RateType.CPM:
+            return round(clearing_ecpm / 1000, 6)
+        case RateType.CPC:
+            per_click = clearing_ecpm / (p.ctr * 1000) if p.ctr > 0 else flight.price
+            return round(min(per_click, flight.price), 6)
+        case RateType.CPA:
+            rate = p.ctr * p.cvr * 1000
+            per_conversion = clearing_ecpm / rate if rate > 0 else flight.price
+            return round(min(per_conversion, flight.price), 6)

@@ -1,0 +1,105 @@
+"""Frequency caps, honoured in real time.
+
+A user's impressions of an ad, flight, campaign or advertiser are the stream's counters (the
+`frequency` buckets of the user's features) plus the decisions this server made that the
+stream may not have seen yet, so two fast requests cannot both slip past a cap. Recent
+decisions overlapping the stream's newest minute count twice: that errs on the side of the
+cap. Caps are keyed only on users who consented; without consent they cannot be applied.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from kairos.adserver.catalog import Candidate
+from kairos.adserver.model import CapScope, FrequencyCap
+from kairos.stream.features import UserFeatures
+
+MINUTE = 60
+
+
+def scope_key(candidate: Candidate, scope: CapScope) -> str:
+    """The frequency counter name shared with the stream ("ad:ID", "flight:ID", …)."""
+    match scope:
+        case CapScope.AD:
+            return f"ad:{candidate.ad.id}"
+        case CapScope.FLIGHT:
+            return f"flight:{candidate.flight.id}"
+        case CapScope.CAMPAIGN:
+            return f"campaign:{candidate.campaign.id}"
+        case CapScope.ADVERTISER:
+            return f"advertiser:{candidate.advertiser.id}"
+
+
+def served_keys(candidate: Candidate) -> tuple[str, ...]:
+    return tuple(scope_key(candidate, scope) for scope in CapScope)
+
+
+class RecentDecisions:
+    """What this server showed each user lately (bounded by time and count, in memory)."""
+
+    def __init__(self, horizon_s: float = 600.0, per_user: int = 200) -> None:
+        self.horizon_s = horizon_s
+        self.per_user = per_user
+        self._by_user: dict[str, deque[tuple[float, tuple[str, ...]]]] = {}
+
+    def record(self, user_key: str, at: float, keys: tuple[str, ...]) -> None:
+        recent = self._by_user.get(user_key)
+        if recent is None:
+            recent = self._by_user[user_key] = deque(maxlen=self.per_user)
+        recent.append((at, keys))
+        while recent and recent[0][0] < at - self.horizon_s:
+            recent.popleft()
+
+    def count(self, user_key: str, key: str, since: float) -> int:
+        recent = self._by_user.get(user_key)
+        if not recent:
+            return 0
+        return sum(1 for at, keys in recent if at >= since and key in keys)
+
+    def forget_idle(self, now: float) -> None:
+        """Drop users with nothing inside the horizon (call now and then)."""
+        cutoff = now - self.horizon_s
+        for user_key in [u for u, r in self._by_user.items() if not r or r[-1][0] < cutoff]:
+            del self._by_user[user_key]
+
+    def __len__(self) -> int:
+        return len(self._by_user)
+
+
+def impressions(
+    key: str,
+    cap: FrequencyCap,
+    features: UserFeatures | None,
+    recent: RecentDecisions,
+    user_key: str,
+    now: float,
+) -> int:
+    since = now - cap.window_s
+    seen, stream_latest = 0, None
+    if features is not None:
+        buckets = features.frequency.get(key)
+        if buckets is not None:
+            seen = buckets.count_at(int(now), cap.window_s)
+            stream_latest = buckets.latest()
+    if stream_latest is not None:
+        since = max(since, stream_latest * MINUTE)  # what the stream has not counted yet
+    return seen + recent.count(user_key, key, since)
+
+
+def check(
+    candidate: Candidate,
+    features: UserFeatures | None,
+    recent: RecentDecisions,
+    user_key: str | None,
+    now: float,
+) -> str | None:
+    """None when every cap of the candidate's campaign and flight leaves room, else why not."""
+    if user_key is None:
+        return None  # no consented id: caps cannot be keyed (documented limit)
+    for cap in (*candidate.campaign.caps, *candidate.flight.caps):
+        key = scope_key(candidate, cap.scope)
+        shown = impressions(key, cap, features, recent, user_key, now)
+        if shown >= cap.impressions:
+            return f"cap {key} reached: {shown}/{cap.impressions} per {cap.period} {cap.unit}"
+    return None

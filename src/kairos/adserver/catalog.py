@@ -1,0 +1,127 @@
+"""The catalog: everything servable, indexed in memory for the decision hot path.
+
+Built from the object model (loaded from the database and refreshed when it changes), never
+queried from the database per request. For each placement it holds the candidate ads whose
+creative fits the placement's ad types and sizes and whose whole chain (advertiser, campaign,
+flight, ad) is active; dates, targeting, caps and pacing are checked per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from kairos.adserver.model import (
+    Ad,
+    Advertiser,
+    Campaign,
+    Creative,
+    Flight,
+    Placement,
+    Site,
+    Status,
+    Zone,
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One servable ad with its whole chain, resolved once when the catalog is built."""
+
+    ad: Ad
+    creative: Creative
+    flight: Flight
+    campaign: Campaign
+    advertiser: Advertiser
+
+    def live_at(self, now: datetime) -> bool:
+        flight = self.flight
+        return flight.start <= now and (flight.end is None or now < flight.end)
+
+
+@dataclass(frozen=True)
+class PlacementInfo:
+    placement: Placement
+    zone: Zone
+    site: Site
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    placements: dict[str, PlacementInfo] = field(default_factory=dict)
+    by_div: dict[str, str] = field(default_factory=dict)  # div name -> placement id
+    flights: dict[str, Flight] = field(default_factory=dict)
+    ads: dict[str, Candidate] = field(default_factory=dict)
+
+    def placement(self, key: str) -> PlacementInfo | None:
+        """By placement id, or by the page's div name."""
+        info = self.placements.get(key)
+        if info is None and key in self.by_div:
+            info = self.placements.get(self.by_div[key])
+        return info
+
+    @property
+    def ad_count(self) -> int:
+        return len(self.ads)
+
+
+EMPTY = Catalog(version="empty")
+
+
+def build(
+    *,
+    version: str,
+    advertisers: Iterable[Advertiser],
+    campaigns: Iterable[Campaign],
+    flights: Iterable[Flight],
+    creatives: Iterable[Creative],
+    ads: Iterable[Ad],
+    sites: Iterable[Site],
+    zones: Iterable[Zone],
+    placements: Iterable[Placement],
+) -> Catalog:
+    live_advertisers = {a.id: a for a in advertisers if a.status is Status.ACTIVE}
+    live_campaigns = {
+        c.id: c
+        for c in campaigns
+        if c.status is Status.ACTIVE and c.advertiser_id in live_advertisers
+    }
+    live_flights = {
+        f.id: f for f in flights if f.status is Status.ACTIVE and f.campaign_id in live_campaigns
+    }
+    creative_by_id = {c.id: c for c in creatives}
+    candidates: dict[str, Candidate] = {}
+    for ad in ads:
+        flight = live_flights.get(ad.flight_id)
+        creative = creative_by_id.get(ad.creative_id)
+        if ad.status is not Status.ACTIVE or flight is None or creative is None:
+            continue
+        campaign = live_campaigns[flight.campaign_id]
+        advertiser = live_advertisers[campaign.advertiser_id]
+        if creative.advertiser_id != advertiser.id:
+            continue  # an ad may only show its own advertiser's creative
+        candidates[ad.id] = Candidate(ad, creative, flight, campaign, advertiser)
+    site_by_id = {s.id: s for s in sites if s.status is Status.ACTIVE}
+    zone_by_id = {z.id: z for z in zones if z.site_id in site_by_id}
+    infos: dict[str, PlacementInfo] = {}
+    by_div: dict[str, str] = {}
+    for placement in placements:
+        zone = zone_by_id.get(placement.zone_id)
+        if placement.status is not Status.ACTIVE or zone is None:
+            continue
+        fitting = tuple(c for c in candidates.values() if fits(c.creative, placement))
+        infos[placement.id] = PlacementInfo(placement, zone, site_by_id[zone.site_id], fitting)
+        if placement.div_name:
+            by_div[placement.div_name] = placement.id
+    return Catalog(version, infos, by_div, live_flights, candidates)
+
+
+def fits(creative: Creative, placement: Placement) -> bool:
+    if creative.ad_type not in placement.ad_types:
+        return False
+    if not placement.sizes or creative.width is None or creative.height is None:
+        return True  # a fluid placement, or a creative that adapts (native, video)
+    return f"{creative.width}x{creative.height}" in placement.sizes

@@ -1,0 +1,151 @@
+"""From a decision to what the page gets (the ad, its contents, signed tracking URLs) and to
+what is logged (one `Decision` record per choice and per no-fill). Pure."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from kairos.adserver import tracking
+from kairos.adserver.context import RequestContext
+from kairos.adserver.engine import Choice, PlacementResult
+from kairos.adserver.tracking import Kind, Signer
+from kairos.domain.decisions import Decision
+
+
+@dataclass(frozen=True)
+class Links:
+    base_url: str  # the server's public URL, e.g. "https://ads.example"
+    signer: Signer
+    ttl_s: float = 7 * 24 * 3600  # how long tracking URLs count
+
+
+def placement_json(
+    result: PlacementResult, ctx: RequestContext, links: Links, explain: bool
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "placement": result.request.key,
+        "placement_id": result.info.placement.id if result.info else None,
+        "ads": [ad_json(choice, result, ctx, links) for choice in result.choices],
+        "no_fill": result.no_fill,
+    }
+    if explain:
+        body["explain"] = {
+            "considered": result.considered,
+            "dropped": [
+                {"ad_id": d.ad_id, "step": d.step, "reason": d.reason} for d in result.dropped
+            ],
+        }
+    return body
+
+
+def ad_json(
+    choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
+) -> dict[str, Any]:
+    c = choice.candidate
+    creative = c.creative
+    urls = tracking_urls(choice, result, ctx, links)
+    contents = {
+        "title": creative.title,
+        "body": creative.body,
+        "cta": creative.cta,
+        "image_url": creative.image_url,
+        "fields": creative.fields,
+        "html": creative_html(choice, urls["click"]),
+    }
+    return {
+        "decision_id": choice.decision_id,
+        "ad_id": c.ad.id,
+        "creative_id": creative.id,
+        "flight_id": c.flight.id,
+        "campaign_id": c.campaign.id,
+        "advertiser_id": c.advertiser.id,
+        "ad_type": creative.ad_type,
+        "width": creative.width,
+        "height": creative.height,
+        "contents": {k: v for k, v in contents.items() if v},
+        "tracking": urls,
+        "ecpm": round(choice.won.bid.ecpm, 6),
+        "propensity": choice.won.propensity,
+    }
+
+
+def tracking_urls(
+    choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
+) -> dict[str, str]:
+    c = choice.candidate
+    placement_id = result.info.placement.id if result.info else ""
+    fields = {
+        "d": choice.decision_id,
+        "a": c.ad.id,
+        "p": placement_id,
+        "k": ctx.user_key or "",
+        "g": "1" if ctx.personalization else "0",
+        "x": str(int(ctx.now.timestamp() + links.ttl_s)),
+    }
+    impression_cost = str(choice.won.cost) if c.flight.rate_type.value == "cpm" else "0"
+    click_cost = str(choice.won.cost) if c.flight.rate_type.value == "cpc" else "0"
+    base, signer = links.base_url, links.signer
+    return {
+        "impression": tracking.url(base, Kind.IMPRESSION, signer, fields | {"m": impression_cost}),
+        "viewable": tracking.url(base, Kind.VIEWABLE, signer, fields),
+        "click": tracking.url(
+            base, Kind.CLICK, signer, fields | {"m": click_cost, "u": c.creative.click_url}
+        ),
+        "event": tracking.url(base, Kind.EVENT, signer, fields | {"n": "{name}"}),
+    }
+
+
+def creative_html(choice: Choice, click_url: str) -> str | None:
+    """Advertiser HTML as given (the tag renders it in a sandboxed frame); an image creative
+    as an escaped link to the signed click URL."""
+    creative = choice.candidate.creative
+    if creative.html:
+        return creative.html.replace("{{click_url}}", html.escape(click_url, quote=True))
+    if creative.image_url:
+        size = ""
+        if creative.width and creative.height:
+            size = f' width="{creative.width}" height="{creative.height}"'
+        alt = html.escape(creative.title or creative.name, quote=True)
+        return (
+            f'<a href="{html.escape(click_url, quote=True)}" rel="nofollow noopener" '
+            f'target="_blank"><img src="{html.escape(creative.image_url, quote=True)}"'
+            f'{size} alt="{alt}"></a>'
+        )
+    return None
+
+
+def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decision]:
+    """What the decisions topic gets: each choice, or the no-fill (for fill rate)."""
+    placement_id = result.info.placement.id if result.info else result.request.key
+    if not result.choices:
+        return [
+            Decision(
+                decision_id=f"nofill-{ctx.now.timestamp():.6f}-{placement_id}",
+                ts=ctx.now,
+                user_key=ctx.user_key,
+                placement_id=placement_id,
+                candidates=result.considered,
+                no_fill=True,
+            )
+        ]
+    return [
+        Decision(
+            decision_id=choice.decision_id,
+            ts=ctx.now,
+            user_key=ctx.user_key,
+            placement_id=placement_id,
+            advertiser_id=choice.candidate.advertiser.id,
+            campaign_id=choice.candidate.campaign.id,
+            flight_id=choice.candidate.flight.id,
+            ad_id=choice.candidate.ad.id,
+            creative_id=choice.candidate.creative.id,
+            score=choice.won.bid.ecpm,
+            propensity=choice.won.propensity,
+            model_version=choice.won.bid.prediction.model_version,
+            features=dict(ctx.features) if ctx.personalization else {},
+            candidates=result.considered,
+        )
+        for choice in result.choices
+    ]

@@ -1,0 +1,127 @@
+"""The ad server at run time: the engine with a catalog kept fresh off the request path.
+
+Every `catalog_refresh_s` the catalog version is read (one tiny query) and the catalog rebuilt
+when it changed; every `delivery_refresh_s` the roll-ups give each flight's delivery (pacing)
+and each ad's history (scoring). Requests only touch memory: the catalog, the feature store,
+the pacer and the recent decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from kairos.adserver import catalog as catalogs
+from kairos.adserver import delivery
+from kairos.adserver.engine import DecisionRequest, PlacementResult
+from kairos.adserver.engine import Engine as DecisionEngine
+from kairos.adserver.scoring import HistoricalCtrScorer
+from kairos.db import catalog as catalog_db
+from kairos.featurestore.base import FeatureStore
+from kairos.logs import kv
+from kairos.stream.features import UserFeatures
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshConfig:
+    catalog_refresh_s: float = 2.0
+    delivery_refresh_s: float = 10.0
+
+
+class AdServer:
+    def __init__(
+        self,
+        database: Engine,
+        features: FeatureStore | None,
+        config: RefreshConfig | None = None,
+    ) -> None:
+        self.database = database
+        self.features = features
+        self.config = config or RefreshConfig()
+        self.engine = DecisionEngine(catalogs.EMPTY, HistoricalCtrScorer())
+        self._task: asyncio.Task[None] | None = None
+
+    # -- requests -------------------------------------------------------------------------
+
+    def user_features(self, user_key: str | None) -> UserFeatures | None:
+        if user_key is None or self.features is None:
+            return None
+        return self.features.get(user_key)
+
+    def decide(
+        self, request: DecisionRequest, features: UserFeatures | None
+    ) -> list[PlacementResult]:
+        return self.engine.decide(request, features)
+
+    # -- refresh --------------------------------------------------------------------------
+
+    def refresh_catalog(self) -> bool:
+        """Rebuild the catalog if it changed; True when it did."""
+        with Session(self.database) as session:
+            version = catalog_db.catalog_version(session)
+            if version == self.engine.catalog.version:
+                return False
+            rows = catalog_db.load_catalog_rows(session)
+        started = time.perf_counter()
+        self.engine.catalog = catalogs.build(version=version, **vars(rows))
+        log.info(
+            "catalog loaded",
+            extra=kv(
+                version=version,
+                ads=self.engine.catalog.ad_count,
+                placements=len(self.engine.catalog.placements),
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            ),
+        )
+        return True
+
+    def refresh_delivery(self, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        flights = self.engine.catalog.flights
+        with Session(self.database) as session:
+            stats = delivery.ad_stats(session)
+            deliveries = delivery.deliveries(session, flights, now)
+        scorer = self.engine.scorer
+        if isinstance(scorer, HistoricalCtrScorer):
+            self.engine.scorer = replace(scorer, stats=stats)
+        for flight_id, flight in flights.items():
+            self.engine.pacer.update(flight, deliveries[flight_id], now)
+        self.engine.deliveries = deliveries
+        self.engine.recent.forget_idle(now.timestamp())
+
+    async def start(self) -> None:
+        try:
+            await asyncio.to_thread(self.refresh_catalog)
+            await asyncio.to_thread(self.refresh_delivery)
+        except Exception as exc:  # e.g. not migrated yet: serve no-fills, keep trying
+            log.warning("ad server catalog not loaded", extra=kv(error=repr(exc)))
+        self._task = asyncio.create_task(self._refresh_loop(), name="adserver-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.features is not None:
+            self.features.close()
+
+    async def _refresh_loop(self) -> None:
+        last_delivery = time.monotonic()
+        while True:
+            await asyncio.sleep(self.config.catalog_refresh_s)
+            try:
+                changed = await asyncio.to_thread(self.refresh_catalog)
+                if changed or time.monotonic() - last_delivery >= self.config.delivery_refresh_s:
+                    await asyncio.to_thread(self.refresh_delivery)
+                    last_delivery = time.monotonic()
+            except Exception as exc:  # the database may blink: keep serving what we have
+                log.warning("ad server refresh failed", extra=kv(error=repr(exc)))

@@ -1,0 +1,184 @@
+"""`POST /v1/decisions`: ads for several placements of a page in one request.
+
+The body is decoded with msgspec (a 422 names the field), the visitor pseudonymised as at
+ingestion, the context enriched in memory (device, geo, page keywords, the user's features
+when they consented), then the engine decides. Every decision, no-fill included, is logged to
+the decisions topic without holding the response. `?explain=true` (or `X-Kairos-Explain: 1`)
+adds why each candidate was dropped; it needs an API key with the `read` scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Request
+from msgspec import Meta, Struct, field
+from prometheus_client import Counter, Histogram
+from starlette.responses import Response
+
+from kairos.adserver import render
+from kairos.adserver.context import RequestContext
+from kairos.adserver.engine import DecisionRequest, PlacementRequest
+from kairos.api.auth import Scope, require
+from kairos.api.body import read_limited
+from kairos.api.responses import json_response
+from kairos.api.state import services
+from kairos.domain.codec import field_error
+from kairos.domain.events import Consent
+from kairos.domain.identity import truncate_ip
+from kairos.errors import KairosError
+from kairos.kafka.sink import Message
+from kairos.logs import kv
+from kairos.stream.enrich import device_of, page_context
+from kairos.stream.features import FeatureConfig, snapshot
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["decisions"])
+
+DECISIONS = Counter("kairos_decisions_total", "Placements decided, by outcome", ["outcome"])
+LATENCY = Histogram(
+    "kairos_decision_seconds",
+    "Time to decide one request",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+)
+Scalar = str | int | float | bool | None
+_FEATURES = FeatureConfig()
+
+
+class PlacementIn(Struct, forbid_unknown_fields=True, gc=False):
+    placement: Annotated[str, Meta(min_length=1, max_length=128)]  # id or div name
+    ad_types: Annotated[list[str], Meta(max_length=10)] = field(default_factory=list)
+    zone_id: str | None = None
+    count: Annotated[int, Meta(ge=1, le=10)] = 1
+    properties: Annotated[dict[str, Scalar], Meta(max_length=50)] = field(default_factory=dict)
+    floor_cpm: Annotated[float, Meta(ge=0)] | None = None
+
+
+class DecisionIn(Struct, forbid_unknown_fields=True, gc=False):
+    placements: Annotated[list[PlacementIn], Meta(min_length=1, max_length=20)]
+    user_id: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+    page_url: Annotated[str, Meta(max_length=2048)] | None = None
+    referrer: Annotated[str, Meta(max_length=2048)] | None = None
+    keywords: Annotated[list[str], Meta(max_length=50)] = field(default_factory=list)
+    ip: Annotated[str, Meta(max_length=45)] | None = None  # default: the caller's address
+    user_agent: Annotated[str, Meta(max_length=1024)] | None = None
+    consent: Consent = field(default_factory=Consent)
+    properties: Annotated[dict[str, Scalar], Meta(max_length=50)] = field(default_factory=dict)
+
+
+BODY_SCHEMAS = {"DecisionRequest": DecisionIn}
+_DECODER = msgspec.json.Decoder(DecisionIn)
+_ENCODER = msgspec.json.Encoder()
+
+
+class InvalidDecisionRequest(KairosError):
+    status = 422
+
+
+@router.post(
+    "/decisions",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/DecisionRequest"}}
+            },
+        }
+    },
+    responses={200: {"description": "Per placement: the chosen ads, or why there is none"}},
+)
+async def decide(request: Request, explain: bool = False) -> Response:
+    started = datetime.now(UTC)
+    svc = services(request)
+    body = await read_limited(request, svc.settings.max_body_bytes)
+    try:
+        wanted = _DECODER.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        error = field_error(exc)
+        raise InvalidDecisionRequest(str(exc), detail=[error.as_dict()]) from exc
+    explain = explain or request.headers.get("x-kairos-explain") == "1"
+    if explain:
+        require(Scope.READ)(request, request.headers.get("x-api-key"), _bearer(request))
+    ctx, features = _context(request, wanted, started)
+    decision = DecisionRequest(
+        [
+            PlacementRequest(
+                p.placement,
+                tuple(p.ad_types),
+                p.count,
+                p.properties,
+                p.floor_cpm,
+                p.zone_id,
+            )
+            for p in wanted.placements
+        ],
+        ctx,
+        explain,
+    )
+    adserver = svc.adserver
+    results = adserver.decide(decision, features)
+    links = svc.links
+    placements = [render.placement_json(r, ctx, links, explain) for r in results]
+    _log(svc, [d for r in results for d in render.decision_records(r, ctx)])
+    for r in results:
+        DECISIONS.labels("filled" if r.choices else "no_fill").inc()
+    LATENCY.observe((datetime.now(UTC) - started).total_seconds())
+    return json_response({"placements": placements})
+
+
+def _context(request: Request, wanted: DecisionIn, now: datetime) -> tuple[RequestContext, Any]:
+    svc = services(request)
+    user_key = svc.pseudonymize(wanted.user_id) if wanted.user_id else None
+    consented = wanted.consent.personalization and user_key is not None
+    features = svc.adserver.user_features(user_key) if consented else None
+    agent = wanted.user_agent or request.headers.get("user-agent")
+    device = device_of(agent)
+    ip = truncate_ip(wanted.ip or (request.client.host if request.client else None))
+    geo = svc.geo(ip)
+    page = page_context(wanted.page_url, None, (), tuple(k.lower() for k in wanted.keywords))
+    keywords = frozenset({*page.keywords, *(k.lower() for k in wanted.keywords)})
+    ctx = RequestContext(
+        now=now,
+        user_key=user_key,
+        personalization=consented,
+        country=geo.country,
+        region=geo.region,
+        device=device.type,
+        os=device.os,
+        browser=device.browser,
+        page_url=wanted.page_url,
+        keywords=keywords,
+        properties=dict(wanted.properties),
+        features=snapshot(features, now, _FEATURES) if features is not None else {},
+    )
+    return ctx, features
+
+
+def _log(svc: Any, records: list[Any]) -> None:
+    topic = svc.topics.decisions
+    messages = [
+        Message(topic, (r.user_key or r.decision_id).encode(), _ENCODER.encode(r)) for r in records
+    ]
+    task = asyncio.get_running_loop().create_task(svc.sink.send(messages))
+    task.add_done_callback(_logged)
+    svc.pending_logs.add(task)
+    task.add_done_callback(svc.pending_logs.discard)
+
+
+def _logged(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        DECISIONS.labels("log_failed").inc()
+        log.warning("decision log failed", extra=kv(error=repr(task.exception())))
+
+
+def _bearer(request: Request) -> Any:
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=header[7:])
+    return None

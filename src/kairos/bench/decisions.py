@@ -1,0 +1,309 @@
+"""`kairos bench decisions`: the decision API over HTTP on a realistic inventory, against a bare
+endpoint of the same server stack in the same run.
+
+The inventory (seeded, written through the same repository the management API uses): 1,000
+live ads over 100 flights in 20 campaigns of 5 advertisers, with targeting (countries,
+devices, keywords, day-parts, expressions on user features) and frequency caps; 8 placements.
+Each request asks for 3 placements for one of 5,000 visitors (80 % consenting). Two loads:
+closed-loop with a few keep-alive connections for the most requests/s, and an open loop at a
+fixed rate (1,000/s by default) for latency at that rate.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy.orm import Session
+
+from kairos.adserver.model import (
+    Ad,
+    Advertiser,
+    Campaign,
+    CapScope,
+    CapUnit,
+    Creative,
+    Flight,
+    FrequencyCap,
+    Placement,
+    RateType,
+    Site,
+    Targeting,
+    Zone,
+)
+from kairos.bench.harness import BenchEnv, Progress, api_server, bench_env, percentiles_ms
+from kairos.bench.workload import USER_AGENTS
+from kairos.db import catalog as catalog_db
+from kairos.db.engine import make_engine
+from kairos.db.migrate import upgrade
+from kairos.errors import KairosError
+from kairos.kafka.admin import ensure_topics
+from kairos.kafka.topics import Topics
+from kairos.settings import Settings
+
+SIZES = [(300, 250), (728, 90)]
+SEGMENTS = ["vip", "new", "churned"]
+KEYWORDS = ["travel", "outdoor", "eco", "fashion", "news", "sports", "tech", "food"]
+
+
+@dataclass(frozen=True)
+class DecisionsPlan:
+    duration_s: float = 20.0
+    connections: int = 4
+    rate: float = 1000.0  # requests/s of the fixed-rate run
+    ads: int = 1000
+    flights: int = 100
+    users: int = 5000
+
+
+def inventory(plan: DecisionsPlan, seed: int = 7) -> list[object]:
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(days=1)
+    items: list[object] = [Advertiser(id=f"adv{a}", name=f"Advertiser {a}") for a in range(5)]
+    items += [
+        Campaign(
+            id=f"c{c}",
+            advertiser_id=f"adv{c % 5}",
+            name=f"Campaign {c}",
+            caps=[FrequencyCap(scope=CapScope.CAMPAIGN, impressions=20, unit=CapUnit.DAY)]
+            if c % 3 == 0
+            else [],
+        )
+        for c in range(20)
+    ]
+    for f in range(plan.flights):
+        items.append(
+            Flight(
+                id=f"f{f}",
+                campaign_id=f"c{f % 20}",
+                name=f"Flight {f}",
+                start=start,
+                end=start + timedelta(days=30),
+                priority=1 + f % 3,
+                rate_type=[RateType.CPM, RateType.CPC][f % 2],
+                price=round(rng.uniform(0.5, 8.0), 2)
+                if f % 2 == 0
+                else round(rng.uniform(0.1, 1.0), 2),
+                caps=[FrequencyCap(scope=CapScope.FLIGHT, impressions=5, unit=CapUnit.HOUR)]
+                if f % 4 == 0
+                else [],
+                targeting=_targeting(f, rng),
+            )
+        )
+    per_flight = plan.ads // plan.flights
+    for f in range(plan.flights):
+        advertiser = f"adv{(f % 20) % 5}"
+        for n in range(per_flight):
+            width, height = SIZES[(f + n) % 2]
+            cid = f"cr{f}-{n}"
+            items.append(
+                Creative(
+                    id=cid,
+                    advertiser_id=advertiser,
+                    name=cid,
+                    width=width,
+                    height=height,
+                    image_url=f"https://cdn.example/{cid}.png",
+                    click_url=f"https://shop.example/{cid}",
+                    title=f"Offer {cid}",
+                )
+            )
+            items.append(Ad(id=f"ad{f}-{n}", flight_id=f"f{f}", creative_id=cid, weight=1 + n))
+    items += [
+        Site(id="s1", name="News", domain="news.example"),
+        *(Zone(id=f"z{z}", site_id="s1", name=f"zone {z}") for z in range(4)),
+    ]
+    for p in range(8):
+        width, height = SIZES[p % 2]
+        items.append(
+            Placement(
+                id=f"p{p}",
+                zone_id=f"z{p % 4}",
+                name=f"placement {p}",
+                div_name=f"slot-{p}",
+                sizes=[f"{width}x{height}"],
+                floor_cpm=0.5,
+            )
+        )
+    return items
+
+
+def _targeting(f: int, rng: random.Random) -> Targeting:
+    match f % 5:
+        case 0:
+            return Targeting()
+        case 1:
+            return Targeting(devices=["mobile", "tablet"])
+        case 2:
+            return Targeting(keywords=rng.sample(KEYWORDS, 3))
+        case 3:
+            return Targeting(exclude_keywords=["news"], hours=list(range(24)))
+        case _:
+            return Targeting(
+                expression=f'interest.{rng.choice(KEYWORDS)} > 0.1 or segment == "vip"'
+            )
+
+
+def _seed(env: BenchEnv, plan: DecisionsPlan) -> int:
+    engine = make_engine(f"sqlite:///{env.workdir / 'bench.db'}")
+    try:
+        upgrade(engine)
+        items = inventory(plan)
+        with Session(engine) as session, session.begin():
+            for item in items:
+                catalog_db.insert(session, item)  # type: ignore[type-var]
+    finally:
+        engine.dispose()
+    return sum(isinstance(i, Ad) for i in items)
+
+
+def _bodies(plan: DecisionsPlan, count: int = 500) -> list[bytes]:
+    rng = random.Random(11)
+    bodies = []
+    for _ in range(count):
+        user = rng.randrange(plan.users)
+        slots = rng.sample(range(8), 3)
+        bodies.append(
+            orjson.dumps(
+                {
+                    "placements": [
+                        {
+                            "placement": f"slot-{s}",
+                            "properties": {"segment": rng.choice(["vip", "new", "churned"])},
+                        }
+                        for s in slots
+                    ],
+                    "user_id": f"visitor-{user}",
+                    "consent": {"personalization": user % 5 != 0},
+                    "page_url": f"https://news.example/{rng.choice(KEYWORDS)}/story-{rng.randrange(500)}",
+                    "keywords": rng.sample(KEYWORDS, 2),
+                    "user_agent": rng.choice(USER_AGENTS),
+                    "ip": f"203.0.113.{rng.randrange(1, 254)}",
+                }
+            )
+        )
+    return bodies
+
+
+def _closed_loop(
+    base: str, method: str, path: str, bodies: list[bytes], connections: int, duration_s: float
+) -> tuple[int, list[float]]:
+    """`connections` keep-alive connections, each sending its next request when answered."""
+    url = urlsplit(base)
+    done = [0] * connections
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    deadline = time.perf_counter() + duration_s
+
+    def worker(k: int) -> None:
+        conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+        i = k
+        try:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                body = bodies[i % len(bodies)] if method == "POST" else None
+                conn.request(method, path, body, {"content-type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise KairosError(f"{path} answered {response.status}")
+                latencies[k].append(time.perf_counter() - start)
+                done[k] += 1
+                i += connections
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return int(sum(done) / elapsed), [x for per in latencies for x in per]
+
+
+def _fixed_rate(
+    base: str, bodies: list[bytes], rate: float, duration_s: float, connections: int = 8
+) -> tuple[float, list[float]]:
+    """An open loop: requests scheduled at `rate`/s; latency counts from the scheduled time,
+    so a server that falls behind shows it."""
+    url = urlsplit(base)
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    per_connection = rate / connections
+    start = time.perf_counter() + 0.2
+
+    def worker(k: int) -> None:
+        conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+        n = 0
+        try:
+            while True:
+                due = start + (n + k / connections) / per_connection
+                if due - start > duration_s:
+                    break
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                conn.request(
+                    "POST",
+                    "/v1/decisions",
+                    bodies[(n * connections + k) % len(bodies)],
+                    {"content-type": "application/json"},
+                )
+                response = conn.getresponse()
+                response.read()
+                latencies[k].append(time.perf_counter() - due)
+                n += 1
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    flat = [x for per in latencies for x in per]
+    achieved = len(flat) / (time.perf_counter() - start)
+    return achieved, flat
+
+
+def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str, object]:
+    with bench_env(settings, "decisions") as env:
+        topics = Topics(env.topic_prefix, settings.topic_partitions, settings.topic_replication)
+        ensure_topics(env.bootstrap, topics.specs())
+        progress(f"seeding {plan.ads} ads over {plan.flights} flights")
+        ads = _seed(env, plan)
+        bodies = _bodies(plan)
+        with api_server(env) as base:
+            progress("warming up")
+            _closed_loop(base, "POST", "/v1/decisions", bodies, plan.connections, 2.0)
+            progress(f"decisions, closed loop, {plan.duration_s:.0f}s")
+            rps, closed = _closed_loop(
+                base, "POST", "/v1/decisions", bodies, plan.connections, plan.duration_s
+            )
+            progress(f"bare endpoint (GET /healthz), closed loop, {plan.duration_s:.0f}s")
+            bare_rps, _ = _closed_loop(
+                base, "GET", "/healthz", [b""], plan.connections, plan.duration_s
+            )
+            progress(f"decisions at a fixed {plan.rate:.0f} requests/s")
+            achieved, fixed = _fixed_rate(base, bodies, plan.rate, plan.duration_s)
+    at_rate = percentiles_ms(fixed)
+    return {
+        "requests_per_s": rps,
+        "p50_ms": at_rate["p50_ms"],
+        "p99_ms": at_rate["p99_ms"],
+        "rate": plan.rate,
+        "achieved_rate": round(achieved, 1),
+        "closed_loop_p50_ms": percentiles_ms(closed)["p50_ms"],
+        "closed_loop_p99_ms": percentiles_ms(closed)["p99_ms"],
+        "bare_requests_per_s": bare_rps,
+        "ratio": round(rps / bare_rps, 3) if bare_rps else 0.0,
+        "ads": ads,
+        "flights": plan.flights,
+        "placements_per_request": 3,
+    }

@@ -1,0 +1,293 @@
+"""The decision pipeline on in-memory catalogs: every step, the auction, caps, pacing."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kairos.adserver import catalog as catalogs
+from kairos.adserver import tracking
+from kairos.adserver.auction import Prediction
+from kairos.adserver.catalog import Catalog
+from kairos.adserver.context import RequestContext
+from kairos.adserver.engine import DecisionRequest, Engine, PlacementRequest
+from kairos.adserver.model import (
+    Ad,
+    Advertiser,
+    Campaign,
+    CapScope,
+    CapUnit,
+    Creative,
+    Flight,
+    FrequencyCap,
+    PacingMode,
+    Placement,
+    RateType,
+    SelectionMode,
+    Site,
+    Targeting,
+    Zone,
+)
+from kairos.adserver.pacing import Delivery, Pacer, pacing_error
+from kairos.adserver.scoring import AdStats, HistoricalCtrScorer
+from kairos.stream.features import UserFeatures
+from kairos.stream.windows import Buckets
+
+NOW = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # a Monday
+USER = "e" * 32
+
+
+def flight(fid: str, **kw: object) -> Flight:
+    values: dict[str, object] = {
+        "id": fid,
+        "campaign_id": "c1",
+        "name": fid,
+        "start": NOW - timedelta(days=1),
+        "price": 2.0,
+    }
+    return Flight(**(values | kw))  # type: ignore[arg-type]
+
+
+def build(flights: list[Flight], ads_per_flight: int = 1, **placement: object) -> Catalog:
+    ads, creatives = [], []
+    for f in flights:
+        for n in range(ads_per_flight):
+            cid = f"{f.id}-cr{n}"
+            creatives.append(Creative(id=cid, advertiser_id="adv", name=cid, width=300, height=250))
+            ads.append(Ad(id=f"{f.id}-ad{n}", flight_id=f.id, creative_id=cid))
+    values: dict[str, object] = {
+        "id": "p1",
+        "zone_id": "z1",
+        "name": "top",
+        "div_name": "top-banner",
+        "sizes": ["300x250"],
+    }
+    return catalogs.build(
+        version="t",
+        advertisers=[Advertiser(id="adv", name="Adv")],
+        campaigns=[Campaign(id="c1", advertiser_id="adv", name="C1")],
+        flights=flights,
+        creatives=creatives,
+        ads=ads,
+        sites=[Site(id="s1", name="Shop", domain="shop.example")],
+        zones=[Zone(id="z1", site_id="s1", name="home")],
+        placements=[Placement(**(values | placement))],  # type: ignore[arg-type]
+    )
+
+
+def context(**kw: object) -> RequestContext:
+    values: dict[str, object] = {
+        "now": NOW,
+        "user_key": USER,
+        "personalization": True,
+        "country": "PT",
+    }
+    return RequestContext(**(values | kw))  # type: ignore[arg-type]
+
+
+def engine(catalog: Catalog, stats: dict[str, AdStats] | None = None, **kw: object) -> Engine:
+    scorer = HistoricalCtrScorer(stats or {})
+    return Engine(catalog, scorer, rng=random.Random(3), **kw)  # type: ignore[arg-type]
+
+
+def one(e: Engine, key: str = "p1", explain: bool = False, **ctx: object):  # type: ignore[no-untyped-def]
+    (result,) = e.decide(DecisionRequest([PlacementRequest(key)], context(**ctx), explain), None)
+    return result
+
+
+def test_the_highest_ecpm_wins_and_pays_the_runner_up_plus_a_cent() -> None:
+    cat = build(
+        [
+            flight("cpm", price=3.0),
+            flight("cpc", rate_type=RateType.CPC, price=0.5),  # 0.5 * 0.01 * 1000 = 5 eCPM
+        ]
+    )
+    result = one(engine(cat))
+    (choice,) = result.choices
+    assert choice.candidate.flight.id == "cpc"
+    assert choice.won.clearing_ecpm == 3.01
+    assert choice.won.cost == round(3.01 / (0.01 * 1000), 6)  # per click
+    assert choice.won.propensity == 1.0
+
+
+def test_priority_tiers_come_before_price_and_the_floor_is_respected() -> None:
+    cat = build([flight("cheap-first", priority=1, price=1.0), flight("rich", price=9.0)])
+    assert one(engine(cat)).choices[0].candidate.flight.id == "cheap-first"
+    floored = build([flight("cheap", price=1.0)], floor_cpm=2.0)
+    result = one(engine(floored))
+    assert result.choices == []
+    assert result.no_fill == "no bid met the floor"
+
+
+def test_house_ads_fill_what_nothing_else_can() -> None:
+    cat = build([flight("paid", price=1.0), flight("house", priority=100, price=0.0)], floor_cpm=2)
+    (choice,) = one(engine(cat)).choices
+    assert choice.candidate.flight.id == "house"
+
+
+def test_targeting_and_dates_drop_candidates_with_reasons_in_explain_mode() -> None:
+    cat = build(
+        [
+            flight("es-only", targeting=Targeting(countries=["ES"])),
+            flight("later", start=NOW + timedelta(days=1)),
+            flight("ok", price=1.0),
+        ]
+    )
+    result = one(engine(cat), explain=True)
+    assert result.choices[0].candidate.flight.id == "ok"
+    steps = {d.ad_id: (d.step, d.reason) for d in result.dropped}
+    assert steps["es-only-ad0"][0] == "targeting"
+    assert "PT" in steps["es-only-ad0"][1]
+    assert steps["later-ad0"] == ("eligible", "flight not running now")
+
+
+def test_a_placement_is_found_by_div_name_and_unknown_ones_are_no_fill() -> None:
+    cat = build([flight("f")])
+    assert one(engine(cat), key="top-banner").choices
+    assert one(engine(cat), key="nope").no_fill == "unknown placement 'nope'"
+
+
+def test_static_mode_draws_by_weight_with_the_right_propensity() -> None:
+    cat = build([flight("a", price=1.0), flight("b", price=50.0)], selection=SelectionMode.STATIC)
+    e = engine(cat)
+    wins = [one(e, user_key=None).choices[0] for _ in range(400)]
+    share = sum(c.candidate.flight.id == "a" for c in wins) / len(wins)
+    assert 0.4 < share < 0.6  # equal weights, whatever the price
+    assert {c.won.propensity for c in wins} == {0.5}
+
+
+def test_no_ad_or_creative_twice_on_a_page() -> None:
+    cat = build([flight("f", price=5.0), flight("g", price=1.0)])
+    e = engine(cat)
+    request = DecisionRequest(
+        [PlacementRequest("p1"), PlacementRequest("top-banner"), PlacementRequest("p1")],
+        context(),
+    )
+    results = e.decide(request, None)
+    served = [c.candidate.ad.id for r in results for c in r.choices]
+    assert served == ["f-ad0", "g-ad0"]
+    assert results[2].no_fill == "every candidate was filtered out"
+
+
+def test_two_fast_requests_cannot_both_pass_a_cap() -> None:
+    cap = FrequencyCap(scope=CapScope.FLIGHT, impressions=1, period=1, unit=CapUnit.HOUR)
+    cat = build([flight("capped", caps=[cap], price=9.0), flight("other", price=1.0)])
+    e = engine(cat)
+    first, second = one(e), one(e)
+    assert first.choices[0].candidate.flight.id == "capped"
+    assert second.choices[0].candidate.flight.id == "other"
+    anonymous = one(e, personalization=False)  # without consent caps cannot be keyed
+    assert anonymous.choices[0].candidate.flight.id == "capped"
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=5),
+    st.lists(st.integers(min_value=0, max_value=7200), min_size=1, max_size=40),
+)
+def test_caps_are_never_exceeded(limit: int, offsets: list[int]) -> None:
+    cap = FrequencyCap(scope=CapScope.CAMPAIGN, impressions=limit, period=1, unit=CapUnit.HOUR)
+    cat = build([flight("f", caps=[cap]), flight("g", caps=[cap])])
+    e = engine(cat)
+    features = UserFeatures(user_key=USER)  # the stream's counters, a few seconds behind
+    served: list[datetime] = []
+    counted = 0
+    for offset in sorted(offsets):
+        at = NOW + timedelta(seconds=offset)
+        while counted < len(served) and served[counted] <= at - timedelta(seconds=5):
+            features.frequency.setdefault("campaign:c1", Buckets()).add(served[counted])
+            counted += 1
+        request = DecisionRequest([PlacementRequest("p1")], context(now=at))
+        if e.decide(request, features)[0].choices:
+            served.append(at)
+    for at in served:  # in any hour, at most `limit`
+        assert sum(1 for s in served if at - timedelta(hours=1) < s <= at) <= limit
+
+
+def test_pacing_holds_an_over_delivering_flight_back_and_explains_it() -> None:
+    f = flight("f", start=NOW - timedelta(hours=1), end=NOW + timedelta(days=1), goal_amount=10)
+    pacer, delivered = Pacer(min_probability=0.0), 0.0
+    for minute in range(30):  # delivering far faster than 10 over a day: throttled hard
+        delivered += 0.3
+        pacer.update(f, Delivery(units=delivered), NOW + timedelta(minutes=minute))
+    assert pacer.probability("f") < 1e-6
+    result = one(engine(build([f]), pacer=pacer), explain=True)
+    assert result.choices == []
+    assert (result.dropped[0].step, result.dropped[0].reason) == (
+        "pacing",
+        "paced: held back to spread delivery",
+    )
+
+
+def test_a_flight_whose_goal_is_reached_stops() -> None:
+    cat = build([flight("f", goal_amount=100, end=NOW + timedelta(days=1))])
+    e = engine(cat, deliveries={"f": Delivery(units=100)})
+    assert one(e, explain=True).dropped[0].reason == "goal reached: 100/100 impressions"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.floats(min_value=1.5, max_value=20.0),  # traffic is this many times what is needed
+    st.integers(min_value=2_000, max_value=20_000),  # impressions to deliver
+)
+def test_even_pacing_converges_on_the_goal(oversupply: float, goal: int) -> None:
+    hours = 24
+    f = flight(
+        "f",
+        start=NOW,
+        end=NOW + timedelta(hours=hours),
+        goal_amount=goal,
+        pacing=PacingMode.EVEN,
+    )
+    pacer, rng = Pacer(), random.Random(goal)
+    step_s = 60
+    per_step = oversupply * goal / (hours * 3600 / step_s)
+    delivered = 0.0
+    pacer.update(f, Delivery(), NOW)
+    midway = None
+    for n in range(1, hours * 3600 // step_s + 1):
+        # the opportunities of one minute, each served with the flight's probability
+        p = pacer.probability("f")
+        delivered += sum(1 for _ in range(_poisson(rng, per_step)) if rng.random() < p)
+        delivered = min(delivered, goal)
+        at = NOW + timedelta(seconds=n * step_s)
+        pacer.update(f, Delivery(units=delivered), at)
+        if n == hours * 3600 // step_s // 2:
+            midway = pacing_error(f, Delivery(units=delivered), at)
+    assert midway is not None
+    assert abs(midway) < 0.05  # on track halfway
+    assert delivered >= 0.97 * goal  # and the goal met by the end
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    # normal approximation is plenty here; keeps the test fast
+    return max(0, round(rng.gauss(mean, mean**0.5)))
+
+
+def test_historical_ctr_is_smoothed_towards_the_prior() -> None:
+    scorer = HistoricalCtrScorer({"a": AdStats(impressions=1000, clicks=50)}, prior_ctr=0.01)
+    cat = build([flight("f")])
+    (candidate,) = cat.placements["p1"].candidates
+    (fresh,) = scorer.predict([candidate], context())
+    assert fresh == Prediction(0.01, 0.05, "historical-ctr")
+    known = HistoricalCtrScorer({"f-ad0": AdStats(impressions=900, clicks=90)}, prior_ctr=0.01)
+    (seen,) = known.predict([candidate], context())
+    assert seen.ctr == (90 + 100 * 0.01) / (900 + 100)
+
+
+def test_tracking_urls_are_signed_and_checked() -> None:
+    signer = tracking.Signer(b"k" * 32)
+    fields = {"d": "dec1", "a": "ad1", "p": "p1", "k": USER, "x": str(NOW.timestamp() + 60)}
+    link = tracking.url("http://127.0.0.1:8000", tracking.Kind.CLICK, signer, fields)
+    assert link.startswith("http://127.0.0.1:8000/v1/t/c?")
+    signed = signer.sign(fields)
+    assert signer.verify(signed, NOW.timestamp()) is tracking.Verdict.OK
+    assert signer.verify(signed | {"a": "ad2"}, NOW.timestamp()) is tracking.Verdict.FORGED
+    assert signer.verify(signed, NOW.timestamp() + 61) is tracking.Verdict.EXPIRED
+    assert tracking.decode_elements(tracking.encode_elements({"h": "h1", "c": "c2"})) == {
+        "c": "c2",
+        "h": "h1",
+    }

@@ -1,0 +1,188 @@
+"""`POST /v1/decisions` and the tracking endpoints over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from kairos.adserver.model import (
+    Ad,
+    Advertiser,
+    Campaign,
+    Creative,
+    Flight,
+    Placement,
+    Site,
+    Targeting,
+    Zone,
+)
+from kairos.api.app import create_app
+from kairos.db import catalog as catalog_db
+from kairos.db.apikeys import Scope, create_key
+from kairos.db.engine import make_engine
+from kairos.db.migrate import upgrade
+from kairos.domain.decisions import Decision
+from kairos.domain.events import EventType
+from kairos.kafka.sink import MemorySink
+from kairos.runtime import topics
+from kairos.settings import Settings
+
+START = datetime.now(UTC) - timedelta(days=1)
+
+
+def seed(engine: Engine) -> None:
+    items = [
+        Advertiser(id="adv", name="Outdoor Co"),
+        Campaign(id="c1", advertiser_id="adv", name="Winter"),
+        Flight(
+            id="f-eco",
+            campaign_id="c1",
+            name="eco",
+            start=START,
+            price=4.0,
+            targeting=Targeting(expression="interest.eco > 0.3"),
+        ),
+        Flight(id="f-all", campaign_id="c1", name="all", start=START, price=2.0),
+        Creative(
+            id="cr-eco",
+            advertiser_id="adv",
+            name="Eco",
+            width=300,
+            height=250,
+            image_url="https://cdn.example/eco.png",
+            click_url="https://shop.example/eco",
+            title='Eco "tents" <now>',
+        ),
+        Creative(
+            id="cr-all",
+            advertiser_id="adv",
+            name="All",
+            width=300,
+            height=250,
+            image_url="https://cdn.example/all.png",
+            click_url="https://shop.example/",
+        ),
+        Ad(id="ad-eco", flight_id="f-eco", creative_id="cr-eco"),
+        Ad(id="ad-all", flight_id="f-all", creative_id="cr-all"),
+        Site(id="s1", name="News", domain="news.example"),
+        Zone(id="z1", site_id="s1", name="front"),
+        Placement(id="p1", zone_id="z1", name="top", div_name="top", sizes=["300x250"]),
+        Placement(id="p2", zone_id="z1", name="side", div_name="side", sizes=["300x250"]),
+    ]
+    with Session(engine) as session, session.begin():
+        for item in items:
+            catalog_db.insert(session, item)
+
+
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    seed(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings, sink: MemorySink, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, sink=sink, engine=engine)) as client:
+        yield client
+
+
+def decide(client: TestClient, **body: object) -> dict:  # type: ignore[type-arg]
+    payload = {"placements": [{"placement": "top"}, {"placement": "side"}]} | body
+    response = client.post("/v1/decisions", json=payload)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_a_page_gets_one_ad_per_placement_never_the_same_twice(client: TestClient) -> None:
+    placements = decide(client, user_id="u1")["placements"]
+    assert placements[0]["ads"][0]["ad_id"] == "ad-all"  # eco targeting needs eco interest
+    assert placements[1]["ads"] == []
+    assert placements[1]["no_fill"] == "every candidate was filtered out"
+    ad = placements[0]["ads"][0]
+    html = ad["contents"]["html"]
+    assert html.startswith('<a href="http://127.0.0.1:8000/v1/t/c?')
+    assert "<img" in html
+
+
+def test_every_decision_is_logged_with_its_propensity(
+    client: TestClient, sink: MemorySink, settings: Settings
+) -> None:
+    decide(client, user_id="u1")
+    client.get("/healthz")  # lets the background log task run
+    logged = [
+        msgspec.json.decode(m.value, type=Decision) for m in sink.on(topics(settings).decisions)
+    ]
+    assert {d.no_fill for d in logged} == {False, True}
+    served = next(d for d in logged if not d.no_fill)
+    assert (served.ad_id, served.propensity, served.model_version) == (
+        "ad-all",
+        1.0,
+        "historical-ctr",
+    )
+
+
+def test_tracking_counts_once_and_refuses_forgeries(
+    client: TestClient, sink: MemorySink, settings: Settings
+) -> None:
+    ad = decide(client, user_id="u1")["placements"][0]["ads"][0]
+    pixel = ad["tracking"]["impression"].removeprefix("http://127.0.0.1:8000")
+    for _ in range(3):
+        response = client.get(pixel)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/gif"
+    names = topics(settings)
+    impressions = sink.on(names.events(EventType.IMPRESSION))
+    assert len(impressions) == 1  # fetched three times, counted once
+    event = msgspec.json.decode(impressions[0].value)
+    assert event["event_id"] == f"imp-{ad['decision_id']}"
+    assert (event["campaign_id"], event["placement_id"]) == ("c1", "p1")
+    assert event["cost"] == pytest.approx(0.002)  # second price alone: own CPM / 1000
+
+    click = ad["tracking"]["click"].removeprefix("http://127.0.0.1:8000")
+    response = client.get(click, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (302, "https://shop.example/")
+    assert len(sink.on(names.events(EventType.CLICK))) == 1
+
+    query = parse_qs(urlsplit(click).query)
+    forged = {k: v[0] for k, v in query.items()} | {"u": "https://evil.example/"}
+    response = client.get("/v1/t/c", params=forged, follow_redirects=False)
+    assert response.headers["location"] == "https://shop.example/"  # the ad's own page
+    assert len(sink.on(names.events(EventType.CLICK))) == 1  # and nothing counted
+
+
+def test_bad_requests_get_a_clear_422(client: TestClient) -> None:
+    response = client.post("/v1/decisions", json={"placements": []})
+    assert response.status_code == 422
+    assert "placements" in response.text
+    response = client.post("/v1/decisions", json={"placements": [{"placement": "top", "x": 1}]})
+    assert response.status_code == 422
+
+
+def test_explain_needs_a_key_and_says_why(client: TestClient, engine: Engine) -> None:
+    body = {"placements": [{"placement": "top"}]}
+    assert client.post("/v1/decisions?explain=true", json=body).status_code == 401
+    with Session(engine) as session, session.begin():
+        key = create_key(session, "ops", [Scope.READ])
+    response = client.post(
+        "/v1/decisions?explain=true", json=body, headers={"X-Api-Key": key.secret}
+    )
+    assert response.status_code == 200
+    (placement,) = response.json()["placements"]
+    dropped = {d["ad_id"]: d for d in placement["explain"]["dropped"]}
+    assert dropped["ad-eco"]["step"] == "targeting"
+    assert "interest.eco" in dropped["ad-eco"]["reason"]
