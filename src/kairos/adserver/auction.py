@@ -9,7 +9,7 @@ its own price; the cost is expressed per event of its rate type, for the trackin
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +29,13 @@ class Prediction:
 
 
 class Scorer(Protocol):
-    """Predicts click and conversion probabilities for candidates (the ML issue plugs in)."""
+    """Predicts click and conversion probabilities for candidates (the ML issue plugs in).
+
+    `context_free` scorers (whose answer does not depend on the request) are asked once per
+    catalog and refresh, not per request."""
+
+    @property
+    def context_free(self) -> bool: ...
 
     def predict(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]: ...
 
@@ -63,6 +69,26 @@ def ecpm(candidate: Candidate, prediction: Prediction) -> float:
 
 def bids(candidates: Sequence[Candidate], predictions: Sequence[Prediction]) -> list[Bid]:
     return [Bid(c, p, ecpm(c, p)) for c, p in zip(candidates, predictions, strict=True)]
+
+
+def best_tier(
+    candidates: Sequence[Candidate], scored: Mapping[str, tuple[Prediction, float]], floor: float
+) -> list[Bid]:
+    """`top_tier` in one pass over pre-scored candidates (ad id -> prediction, eCPM), making
+    bids only for the tier that wins: the hot path of a placement with hundreds of ads."""
+    best_priority = HOUSE_PRIORITY
+    tier: list[Bid] = []
+    for c in candidates:
+        priority = c.flight.priority
+        if priority > best_priority:
+            continue
+        prediction, value = scored[c.ad.id]
+        if value < floor or priority >= HOUSE_PRIORITY:
+            continue
+        if priority < best_priority:
+            best_priority, tier = priority, []
+        tier.append(Bid(c, prediction, value))
+    return tier
 
 
 def top_tier(all_bids: Sequence[Bid], floor: float) -> list[Bid]:

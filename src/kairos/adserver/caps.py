@@ -80,7 +80,7 @@ def impressions(
     if features is not None:
         buckets = features.frequency.get(key)
         if buckets is not None:
-            seen = buckets.count_at(int(now), cap.window_s)
+            seen = buckets.count_at(int(now), cap.window_s, cover=True)  # err towards the cap
             stream_latest = buckets.latest()
     if stream_latest is not None:
         since = max(since, stream_latest * MINUTE)  # what the stream has not counted yet
@@ -93,11 +93,15 @@ def check(
     recent: RecentDecisions,
     user_key: str | None,
     now: float,
+    ad_level: bool | None = None,
 ) -> str | None:
-    """None when every cap of the candidate's campaign and flight leaves room, else why not."""
+    """None when every cap of the candidate's campaign and flight leaves room, else why not.
+    `ad_level` True checks only ad-scope caps, False only the others, None all."""
     if user_key is None:
         return None  # no consented id: caps cannot be keyed (documented limit)
     for cap in (*candidate.campaign.caps, *candidate.flight.caps):
+        if ad_level is not None and (cap.scope is CapScope.AD) != ad_level:
+            continue
         key = scope_key(candidate, cap.scope)
         shown = impressions(key, cap, features, recent, user_key, now)
         if shown >= cap.impressions:

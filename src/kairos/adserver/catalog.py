@@ -41,11 +41,25 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class FlightGroup:
+    """A flight's ads that fit one placement: flight-level checks run once for all of them."""
+
+    flight: Flight
+    candidates: tuple[Candidate, ...]
+    creative_ids: frozenset[str] = frozenset()
+
+    @property
+    def first(self) -> Candidate:
+        return self.candidates[0]
+
+
+@dataclass(frozen=True)
 class PlacementInfo:
     placement: Placement
     zone: Zone
     site: Site
     candidates: tuple[Candidate, ...]
+    groups: tuple[FlightGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +127,15 @@ def build(
         if placement.status is not Status.ACTIVE or zone is None:
             continue
         fitting = tuple(c for c in candidates.values() if fits(c.creative, placement))
-        infos[placement.id] = PlacementInfo(placement, zone, site_by_id[zone.site_id], fitting)
+        by_flight: dict[str, list[Candidate]] = {}
+        for c in fitting:
+            by_flight.setdefault(c.flight.id, []).append(c)
+        groups = tuple(
+            FlightGroup(c[0].flight, tuple(c), frozenset(x.creative.id for x in c))
+            for c in by_flight.values()
+        )
+        site = site_by_id[zone.site_id]
+        infos[placement.id] = PlacementInfo(placement, zone, site, fitting, groups)
         if placement.div_name:
             by_div[placement.div_name] = placement.id
     return Catalog(version, infos, by_div, live_flights, candidates)

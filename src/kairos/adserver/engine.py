@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kairos.adserver import auction, caps, pacing
-from kairos.adserver.auction import Scorer, Won
-from kairos.adserver.catalog import Candidate, Catalog, PlacementInfo
+from kairos.adserver.auction import Prediction, Scorer, Won
+from kairos.adserver.catalog import Candidate, Catalog, FlightGroup, PlacementInfo
 from kairos.adserver.context import RequestContext, Scalar
-from kairos.adserver.model import SelectionMode
+from kairos.adserver.model import CapScope, SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.targeting.filters import check as targeting_check
 from kairos.stream.features import UserFeatures
@@ -73,6 +73,8 @@ class Engine:
     deliveries: Mapping[str, Delivery] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    _static: Mapping[str, tuple[Prediction, float]] = field(default_factory=dict, repr=False)
+    _static_key: tuple[str, int] | None = field(default=None, repr=False)
 
     def decide(
         self, request: DecisionRequest, features: UserFeatures | None
@@ -85,67 +87,105 @@ class Engine:
         if info is None:
             return PlacementResult(wanted, None, [], 0, f"unknown placement {wanted.key!r}")
         if wanted.zone_id is not None and wanted.zone_id != info.zone.id:
-            return PlacementResult(
-                wanted, info, [], 0, f"placement is not in zone {wanted.zone_id}"
-            )
+            reason = f"placement is not in zone {wanted.zone_id}"
+            return PlacementResult(wanted, info, [], 0, reason)
         ctx = page.context_for(info, wanted)
         trail: list[Dropped] | None = [] if page.request.explain else None
-        kept = list(info.candidates)
-        for name, step in (
-            ("eligible", self._eligible(wanted, ctx)),
-            ("targeting", self._targeting(ctx, page)),
-            ("caps", self._caps(ctx, page)),
-            ("pacing", self._pacing(page)),
-            ("no_duplicates", page.not_on_page),
-        ):
-            kept = _apply(name, step, kept, trail)
+        kept = self._candidates(info, wanted, ctx, page, trail)
         choices = self._choose(info, wanted, ctx, kept, page, trail)
         no_fill = None if choices else _no_fill(info, kept)
         return PlacementResult(wanted, info, choices, len(info.candidates), no_fill, trail or [])
 
-    # -- steps: each returns None to keep a candidate, or the reason to drop it -----------
-
-    def _eligible(self, wanted: PlacementRequest, ctx: RequestContext) -> _Step:
+    def _candidates(
+        self,
+        info: PlacementInfo,
+        wanted: PlacementRequest,
+        ctx: RequestContext,
+        page: _Page,
+        trail: list[Dropped] | None,
+    ) -> list[Candidate]:
+        """Flight-level steps once per flight, then the ad-level ones for surviving flights."""
         types = set(wanted.ad_types)
-
-        def step(c: Candidate) -> str | None:
-            if not c.live_at(ctx.now):
-                return "flight not running now"
-            if types and c.creative.ad_type not in types:
-                return f"ad type {c.creative.ad_type} not requested"
-            return pacing.exhausted(c.flight, self.deliveries.get(c.flight.id, Delivery()))
-
-        return step
-
-    def _targeting(self, ctx: RequestContext, page: _Page) -> _Step:
-        def step(c: Candidate) -> str | None:
-            flight = c.flight
-            key = (flight.id, id(ctx))
-            if key not in page.targeting:
-                page.targeting[key] = targeting_check(flight.targeting, flight.timezone, ctx)
-            return page.targeting[key]
-
-        return step
-
-    def _caps(self, ctx: RequestContext, page: _Page) -> _Step:
         user_key = ctx.user_key if ctx.personalization else None
         now = ctx.now.timestamp()
+        kept: list[Candidate] = []
+        for group in info.groups:
+            dropped = self._flight_verdict(group, ctx, page, user_key, now)
+            if dropped is not None:
+                if trail is not None:
+                    trail.extend(Dropped(c.ad.id, *dropped) for c in group.candidates)
+                continue
+            ad_caps = any(cap.scope is CapScope.AD for cap in group.flight.caps) or any(
+                cap.scope is CapScope.AD for cap in group.first.campaign.caps
+            )
+            clash = group.flight.id in page.flights or not page.creatives.isdisjoint(
+                group.creative_ids
+            )
+            if not (types or ad_caps or clash):  # nothing can drop a single ad: keep all
+                kept.extend(group.candidates)
+                continue
+            for c in group.candidates:
+                step, reason = _ad_verdict(c, types, page, ad_caps, self.recent, user_key, now)
+                if reason is None:
+                    kept.append(c)
+                elif trail is not None:
+                    trail.append(Dropped(c.ad.id, step, reason))
+        return kept
 
-        def step(c: Candidate) -> str | None:
-            return caps.check(c, page.features, self.recent, user_key, now)
-
-        return step
-
-    def _pacing(self, page: _Page) -> _Step:
-        def step(c: Candidate) -> str | None:
-            flight_id = c.flight.id
-            if flight_id not in page.paced:
-                page.paced[flight_id] = self.pacer.allow(flight_id, self.rng)
-            return None if page.paced[flight_id] else "paced: held back to spread delivery"
-
-        return step
+    def _flight_verdict(
+        self,
+        group: FlightGroup,
+        ctx: RequestContext,
+        page: _Page,
+        user_key: str | None,
+        now: float,
+    ) -> tuple[str, str] | None:
+        """(step, reason) when the whole flight is out for this placement's context."""
+        flight, first = group.flight, group.first
+        if not first.live_at(ctx.now):
+            return "eligible", "flight not running now"
+        spent = pacing.exhausted(flight, self.deliveries.get(flight.id, _NOTHING))
+        if spent is not None:
+            return "eligible", spent
+        key = (flight.id, id(ctx))
+        if key not in page.targeting:
+            page.targeting[key] = targeting_check(flight.targeting, flight.timezone, ctx)
+        if page.targeting[key] is not None:
+            return "targeting", page.targeting[key] or ""
+        if flight.caps or first.campaign.caps:
+            if flight.id not in page.capped:
+                page.capped[flight.id] = caps.check(
+                    first, page.features, self.recent, user_key, now, ad_level=False
+                )
+            if page.capped[flight.id] is not None:
+                return "caps", page.capped[flight.id] or ""
+        if flight.id not in page.paced:
+            page.paced[flight.id] = self.pacer.allow(flight.id, self.rng)
+        if not page.paced[flight.id]:
+            return "pacing", "paced: held back to spread delivery"
+        return None
 
     # -- scoring, auction, fallback -------------------------------------------------------
+
+    def _scores(
+        self, candidates: Sequence[Candidate], ctx: RequestContext
+    ) -> Mapping[str, tuple[Prediction, float]]:
+        """Ad id -> (prediction, eCPM): once per catalog and scorer for context-free scorers."""
+        if self.scorer.context_free:
+            key = (self.catalog.version, id(self.scorer))
+            if self._static_key != key:
+                everything = [c for c in self.catalog.ads.values()]
+                predictions = self.scorer.predict(everything, ctx)
+                self._static = {
+                    c.ad.id: (p, auction.ecpm(c, p))
+                    for c, p in zip(everything, predictions, strict=True)
+                }
+                self._static_key = key
+            return self._static
+        predictions = self.scorer.predict(candidates, ctx)
+        return {
+            c.ad.id: (p, auction.ecpm(c, p)) for c, p in zip(candidates, predictions, strict=True)
+        }
 
     def _choose(
         self,
@@ -157,13 +197,15 @@ class Engine:
         trail: list[Dropped] | None,
     ) -> list[Choice]:
         floor = max(info.placement.floor_cpm, wanted.floor_cpm or 0.0)
-        bids = auction.bids(kept, self.scorer.predict(kept, ctx)) if kept else []
+        scored = self._scores(kept, ctx) if kept else {}
         static = info.placement.selection is SelectionMode.STATIC
         choices: list[Choice] = []
-        while len(choices) < max(wanted.count, 1) and bids:
-            tier = auction.top_tier(bids, floor)
+        while len(choices) < max(wanted.count, 1) and kept:
+            tier = auction.best_tier(kept, scored, floor)
             won = auction.lottery(tier, self.rng) if static else auction.second_price(tier, floor)
-            won = won or auction.house(bids, self.rng)
+            if won is None:
+                house = [auction.Bid(c, *scored[c.ad.id]) for c in kept if _is_house(c)]
+                won = auction.house(house, self.rng)
             if won is None:
                 break
             choice = Choice(self.new_id(), won.bid.candidate, won)
@@ -172,17 +214,41 @@ class Engine:
             if ctx.user_key is not None and ctx.personalization:
                 keys = caps.served_keys(choice.candidate)
                 self.recent.record(ctx.user_key, ctx.now.timestamp(), keys)
-            bids = [b for b in bids if page.not_on_page(b.candidate) is None]
+            ad, creative = choice.candidate.ad.id, choice.candidate.creative.id
+            kept = [c for c in kept if c.ad.id != ad and c.creative.id != creative]
         if trail is not None:
             chosen = {c.candidate.ad.id for c in choices}
-            for bid in auction.bids(kept, self.scorer.predict(kept, ctx)) if kept else []:
-                if bid.candidate.ad.id not in chosen:
-                    reason = f"lost the auction: eCPM {bid.ecpm:.4f} (floor {floor:.4f})"
-                    trail.append(Dropped(bid.candidate.ad.id, "auction", reason))
+            for c in kept:
+                if c.ad.id not in chosen:
+                    value = scored[c.ad.id][1]
+                    reason = f"lost the auction: eCPM {value:.4f} (floor {floor:.4f})"
+                    trail.append(Dropped(c.ad.id, "auction", reason))
         return choices
 
 
-_Step = Callable[[Candidate], "str | None"]
+def _ad_verdict(
+    c: Candidate,
+    types: set[str],
+    page: _Page,
+    ad_caps: bool,
+    recent: caps.RecentDecisions,
+    user_key: str | None,
+    now: float,
+) -> tuple[str, str | None]:
+    if types and c.creative.ad_type not in types:
+        return "eligible", f"ad type {c.creative.ad_type} not requested"
+    if ad_caps:
+        reason = caps.check(c, page.features, recent, user_key, now, ad_level=True)
+        if reason is not None:
+            return "caps", reason
+    return "no_duplicates", page.not_on_page(c)
+
+
+def _is_house(c: Candidate) -> bool:
+    return c.flight.priority >= auction.HOUSE_PRIORITY
+
+
+_NOTHING = Delivery()
 
 
 @dataclass
@@ -193,8 +259,10 @@ class _Page:
     features: UserFeatures | None
     ads: set[str] = field(default_factory=set)
     creatives: set[str] = field(default_factory=set)
+    flights: set[str] = field(default_factory=set)  # of the ads served
     targeting: dict[tuple[str, int], str | None] = field(default_factory=dict)
     paced: dict[str, bool] = field(default_factory=dict)
+    capped: dict[str, str | None] = field(default_factory=dict)
     contexts: dict[str, RequestContext] = field(default_factory=dict)
 
     def context_for(self, info: PlacementInfo, wanted: PlacementRequest) -> RequestContext:
@@ -231,19 +299,8 @@ class _Page:
     def served(self, c: Candidate) -> None:
         self.ads.add(c.ad.id)
         self.creatives.add(c.creative.id)
-
-
-def _apply(
-    name: str, step: _Step, candidates: list[Candidate], trail: list[Dropped] | None
-) -> list[Candidate]:
-    kept = []
-    for candidate in candidates:
-        reason = step(candidate)
-        if reason is None:
-            kept.append(candidate)
-        elif trail is not None:
-            trail.append(Dropped(candidate.ad.id, name, reason))
-    return kept
+        self.flights.add(c.flight.id)
+        self.capped.clear()  # what was just chosen counts towards the caps from now on
 
 
 def _no_fill(info: PlacementInfo, kept: list[Candidate]) -> str:

@@ -29,6 +29,7 @@ class HistoricalCtrScorer:
     prior_cvr: float = 0.05
     strength: float = 100.0
     version: str = "historical-ctr"
+    context_free: bool = True
 
     def predict(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]:
         return [self._one(c.ad.id) for c in candidates]

@@ -44,10 +44,12 @@ class Buckets(Struct, gc=False):
         """Events in (now - window, now], at the window's resolution."""
         return self.count_at(int(now.timestamp()), window.total_seconds())
 
-    def count_at(self, epoch: int, window_s: float) -> int:
+    def count_at(self, epoch: int, window_s: float, cover: bool = False) -> int:
+        """Events in the window at its resolution; `cover` adds the bucket the window's start
+        falls in, so the count never misses an event of the window (frequency caps)."""
         resolution = _resolution_s(window_s)
         current = epoch // resolution
-        span = max(1, round(window_s / resolution))
+        span = max(1, round(window_s / resolution)) + (1 if cover else 0)
         tier = self._tier(resolution)
         if span < len(tier):  # fewer lookups than buckets kept: look the window up
             get = tier.get
