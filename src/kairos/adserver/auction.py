@@ -72,23 +72,33 @@ def bids(candidates: Sequence[Candidate], predictions: Sequence[Prediction]) -> 
 
 
 def best_tier(
-    candidates: Sequence[Candidate], scored: Mapping[str, tuple[Prediction, float]], floor: float
+    candidates: Sequence[Candidate],
+    scored: Mapping[str, tuple[Prediction, float]],
+    floor: float,
+    top: int | None = None,
 ) -> list[Bid]:
     """`top_tier` in one pass over pre-scored candidates (ad id -> prediction, eCPM), making
-    bids only for the tier that wins: the hot path of a placement with hundreds of ads."""
+    bids only for the tier that wins, and with `top` only for its `top` highest eCPMs: the
+    hot path of a placement with hundreds of ads."""
     best_priority = HOUSE_PRIORITY
-    tier: list[Bid] = []
+    tier: list[tuple[float, Candidate]] = []
     for c in candidates:
         priority = c.flight.priority
         if priority > best_priority:
             continue
-        prediction, value = scored[c.ad.id]
+        value = scored[c.ad.id][1]
         if value < floor or priority >= HOUSE_PRIORITY:
             continue
         if priority < best_priority:
             best_priority, tier = priority, []
-        tier.append(Bid(c, prediction, value))
-    return tier
+        if top is not None and len(tier) >= top:
+            lowest = min(range(len(tier)), key=lambda i: tier[i][0])
+            if value <= tier[lowest][0]:
+                continue
+            tier[lowest] = (value, c)
+        else:
+            tier.append((value, c))
+    return [Bid(c, scored[c.ad.id][0], value) for value, c in tier]
 
 
 def top_tier(all_bids: Sequence[Bid], floor: float) -> list[Bid]:

@@ -17,7 +17,7 @@ from kairos.adserver import auction, caps, pacing
 from kairos.adserver.auction import Prediction, Scorer, Won
 from kairos.adserver.catalog import Candidate, Catalog, FlightGroup, PlacementInfo
 from kairos.adserver.context import RequestContext, Scalar
-from kairos.adserver.model import CapScope, SelectionMode
+from kairos.adserver.model import CapScope, Flight, SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.targeting.filters import check as targeting_check
 from kairos.stream.features import UserFeatures
@@ -142,23 +142,26 @@ class Engine:
     ) -> tuple[str, str] | None:
         """(step, reason) when the whole flight is out for this placement's context."""
         flight, first = group.flight, group.first
-        if not first.live_at(ctx.now):
-            return "eligible", "flight not running now"
-        spent = pacing.exhausted(flight, self.deliveries.get(flight.id, _NOTHING))
-        if spent is not None:
-            return "eligible", spent
-        key = (flight.id, id(ctx))
+        if flight.id not in page.eligible:
+            if not first.live_at(ctx.now):
+                page.eligible[flight.id] = "flight not running now"
+            else:
+                delivered = self.deliveries.get(flight.id, _NOTHING)
+                page.eligible[flight.id] = pacing.exhausted(flight, delivered)
+        if page.eligible[flight.id] is not None:
+            return "eligible", page.eligible[flight.id] or ""
+        key = _targeting_key(flight, ctx)
         if key not in page.targeting:
             page.targeting[key] = targeting_check(flight.targeting, flight.timezone, ctx)
         if page.targeting[key] is not None:
             return "targeting", page.targeting[key] or ""
         if flight.caps or first.campaign.caps:
             if flight.id not in page.capped:
-                page.capped[flight.id] = caps.check(
-                    first, page.features, self.recent, user_key, now, ad_level=False
-                )
-            if page.capped[flight.id] is not None:
-                return "caps", page.capped[flight.id] or ""
+                verdict = caps.check(first, page.features, self.recent, user_key, now, False)
+                page.capped[flight.id] = (first.advertiser.id, verdict)
+            verdict = page.capped[flight.id][1]
+            if verdict is not None:
+                return "caps", verdict
         if flight.id not in page.paced:
             page.paced[flight.id] = self.pacer.allow(flight.id, self.rng)
         if not page.paced[flight.id]:
@@ -201,7 +204,7 @@ class Engine:
         static = info.placement.selection is SelectionMode.STATIC
         choices: list[Choice] = []
         while len(choices) < max(wanted.count, 1) and kept:
-            tier = auction.best_tier(kept, scored, floor)
+            tier = auction.best_tier(kept, scored, floor, top=None if static else 2)
             won = auction.lottery(tier, self.rng) if static else auction.second_price(tier, floor)
             if won is None:
                 house = [auction.Bid(c, *scored[c.ad.id]) for c in kept if _is_house(c)]
@@ -244,6 +247,17 @@ def _ad_verdict(
     return "no_duplicates", page.not_on_page(c)
 
 
+def _targeting_key(flight: Flight, ctx: RequestContext) -> tuple[str, object]:
+    """What a flight's targeting answer depends on within one request: the placement only
+    matters through site/zone lists and, for expressions, the placement's key-values."""
+    t = flight.targeting
+    if t.expression:
+        return flight.id, id(ctx)
+    if t.site_ids or t.zone_ids:
+        return flight.id, ctx.zone_id
+    return flight.id, None
+
+
 def _is_house(c: Candidate) -> bool:
     return c.flight.priority >= auction.HOUSE_PRIORITY
 
@@ -260,9 +274,10 @@ class _Page:
     ads: set[str] = field(default_factory=set)
     creatives: set[str] = field(default_factory=set)
     flights: set[str] = field(default_factory=set)  # of the ads served
-    targeting: dict[tuple[str, int], str | None] = field(default_factory=dict)
+    eligible: dict[str, str | None] = field(default_factory=dict)
+    targeting: dict[tuple[str, object], str | None] = field(default_factory=dict)
     paced: dict[str, bool] = field(default_factory=dict)
-    capped: dict[str, str | None] = field(default_factory=dict)
+    capped: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # advertiser, why
     contexts: dict[str, RequestContext] = field(default_factory=dict)
 
     def context_for(self, info: PlacementInfo, wanted: PlacementRequest) -> RequestContext:
@@ -300,7 +315,9 @@ class _Page:
         self.ads.add(c.ad.id)
         self.creatives.add(c.creative.id)
         self.flights.add(c.flight.id)
-        self.capped.clear()  # what was just chosen counts towards the caps from now on
+        # what was just chosen counts towards its advertiser's caps from now on
+        for flight_id in [f for f, (adv, _) in self.capped.items() if adv == c.advertiser.id]:
+            del self.capped[flight_id]
 
 
 def _no_fill(info: PlacementInfo, kept: list[Candidate]) -> str:
