@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 JARS   := .kairos/kafka/libs/.pom-sha256
 POM    := src/kairos/kafka/resources/pom.xml
 
-.PHONY: setup run test lint format bench clean help
+.PHONY: setup run test lint format bench clean help constraints
 
 help:
 	@echo "make run    start the whole platform on this machine (broker, database, API)"
@@ -18,12 +18,18 @@ help:
 
 setup: $(STAMP) $(JARS)
 
-$(STAMP): pyproject.toml scripts/ensure-system.sh
+# constraints.txt pins every Python package to the versions the suite last passed with, so a
+# clean checkout installs exactly what was tested (refresh it with `make constraints`).
+$(STAMP): pyproject.toml constraints.txt scripts/ensure-system.sh
 	scripts/ensure-system.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+constraints: setup
+	$(BIN)/python -m pip install -q --upgrade -e '.[dev]'
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
 
 $(JARS): $(STAMP) $(POM)
 	$(BIN)/kairos kafka fetch

@@ -310,11 +310,14 @@ def patch_of(create: type[BaseModel], fixed: set[str]) -> type[BaseModel]:
 
 def page_of(item: type[BaseModel]) -> type[BaseModel]:
     """The body of a list response: a page of items and the cursor of the next page."""
-    cursor = (str | None, Field(default=None, description="Pass as ?cursor=; null on the last"))
-    items = (list.__class_getitem__(item), ...)
-    model: type[BaseModel] = create_model(
-        f"{item.__name__}Page", __module__=__name__, items=items, next_cursor=cursor
-    )
+    fields: dict[str, Any] = {
+        "items": (list.__class_getitem__(item), ...),
+        "next_cursor": (
+            str | None,
+            Field(default=None, description="Pass as ?cursor=; null on the last"),
+        ),
+    }
+    model: type[BaseModel] = create_model(f"{item.__name__}Page", __module__=__name__, **fields)
     return model
 
 
