@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/kairos bench freshness --json bench-results/freshness.json
 	$(BIN)/kairos bench stream --json bench-results/stream.json
 	$(BIN)/kairos bench featurestore --json bench-results/featurestore.json
+	$(BIN)/kairos bench decisions --json bench-results/decisions.json
 
 clean:
 	rm -rf $(VENV) .kairos .pytest_cache .mypy_cache .ruff_cache
