@@ -291,3 +291,29 @@ def test_tracking_urls_are_signed_and_checked() -> None:
         "c": "c2",
         "h": "h1",
     }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=6),  # flights
+    st.integers(min_value=1, max_value=4),  # ads per flight
+    st.lists(st.sampled_from(["p1", "top-banner"]), min_size=1, max_size=8),
+    st.integers(min_value=1, max_value=3),  # ads asked per placement
+)
+def test_no_ad_or_creative_appears_twice_on_a_page(
+    flights: int, per_flight: int, keys: list[str], count: int
+) -> None:
+    cat = build([flight(f"f{n}", price=1.0 + n) for n in range(flights)], per_flight)
+    request = DecisionRequest([PlacementRequest(k, count=count) for k in keys], context())
+    results = engine(cat).decide(request, None)
+    served = [c.candidate for r in results for c in r.choices]
+    assert len({c.ad.id for c in served}) == len(served)
+    assert len({c.creative.id for c in served}) == len(served)
+    assert len(served) == min(flights * per_flight, len(keys) * count)  # fills while it can
+
+
+def test_expired_tracking_urls_do_not_count() -> None:
+    signer = tracking.Signer(b"k" * 32)
+    fields = {"d": "dec1", "a": "ad1", "x": str(NOW.timestamp() - 1)}
+    assert signer.verify(signer.sign(fields), NOW.timestamp()) is tracking.Verdict.EXPIRED
+    assert signer.verify(fields | {"s": "garbage"}, NOW.timestamp()) is tracking.Verdict.FORGED

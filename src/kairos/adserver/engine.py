@@ -62,6 +62,7 @@ class PlacementResult:
     considered: int
     no_fill: str | None = None  # why nothing was chosen
     dropped: list[Dropped] = field(default_factory=list)
+    eligible: tuple[str, ...] = ()  # ad ids that reached the auction (for off-policy logs)
 
 
 @dataclass
@@ -92,9 +93,11 @@ class Engine:
         ctx = page.context_for(info, wanted)
         trail: list[Dropped] | None = [] if page.request.explain else None
         kept = self._candidates(info, wanted, ctx, page, trail)
+        eligible = tuple(c.ad.id for c in kept[:MAX_LOGGED])
         choices = self._choose(info, wanted, ctx, kept, page, trail)
         no_fill = None if choices else _no_fill(info, kept)
-        return PlacementResult(wanted, info, choices, len(info.candidates), no_fill, trail or [])
+        considered = len(info.candidates)
+        return PlacementResult(wanted, info, choices, considered, no_fill, trail or [], eligible)
 
     def _candidates(
         self,
@@ -263,6 +266,7 @@ def _is_house(c: Candidate) -> bool:
 
 
 _NOTHING = Delivery()
+MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
 
 
 @dataclass

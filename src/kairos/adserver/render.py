@@ -127,6 +127,7 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
                 user_key=ctx.user_key,
                 placement_id=placement_id,
                 candidates=result.considered,
+                eligible=list(result.eligible),
                 no_fill=True,
             )
         ]
@@ -146,6 +147,7 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
             model_version=choice.won.bid.prediction.model_version,
             features=dict(ctx.features) if ctx.personalization else {},
             candidates=result.considered,
+            eligible=list(result.eligible),
         )
         for choice in result.choices
     ]

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from prometheus_client import Gauge
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from kairos.adserver import catalog as catalogs
 from kairos.adserver import delivery
 from kairos.adserver.engine import DecisionRequest, PlacementResult
 from kairos.adserver.engine import Engine as DecisionEngine
+from kairos.adserver.pacing import pacing_error
 from kairos.adserver.scoring import HistoricalCtrScorer
 from kairos.db import catalog as catalog_db
 from kairos.featurestore.base import FeatureStore
@@ -29,6 +31,14 @@ from kairos.logs import kv
 from kairos.stream.features import UserFeatures
 
 log = logging.getLogger(__name__)
+PACING_ERROR = Gauge(
+    "kairos_flight_pacing_error",
+    "(delivered - even share of the goal by now) / goal, per flight",
+    ["flight"],
+)
+SERVE_PROBABILITY = Gauge(
+    "kairos_flight_serve_probability", "Pacing's serve probability, per flight", ["flight"]
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,11 @@ class AdServer:
         if isinstance(scorer, HistoricalCtrScorer):
             self.engine.scorer = replace(scorer, stats=stats)
         for flight_id, flight in flights.items():
-            self.engine.pacer.update(flight, deliveries[flight_id], now)
+            probability = self.engine.pacer.update(flight, deliveries[flight_id], now)
+            SERVE_PROBABILITY.labels(flight_id).set(probability)
+            error = pacing_error(flight, deliveries[flight_id], now)
+            if error is not None:
+                PACING_ERROR.labels(flight_id).set(error)
         self.engine.deliveries = deliveries
         self.engine.recent.forget_idle(now.timestamp())
 

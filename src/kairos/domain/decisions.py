@@ -31,6 +31,7 @@ class Decision(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     propensity: float | None = None  # probability the policy had of choosing this
     model_version: str | None = None
     features: dict[str, Any] = field(default_factory=dict)  # what the model saw
-    candidates: int = 0
+    candidates: int = 0  # ads that fit the placement
+    eligible: list[str] = field(default_factory=list)  # those that reached the auction (≤ 50)
     no_fill: bool = False
     schema_version: int = DECISION_SCHEMA_VERSION
