@@ -145,6 +145,26 @@ class Engine:
     ) -> tuple[str, str] | None:
         """(step, reason) when the whole flight is out for this placement's context."""
         flight, first = group.flight, group.first
+        key = _targeting_key(flight, ctx)
+        if key not in page.settled:
+            page.settled[key] = self._settled(group, ctx, page)
+        settled = page.settled[key]
+        if settled is not None:
+            return settled
+        if flight.caps or first.campaign.caps:
+            if flight.id not in page.capped:
+                verdict = caps.check(first, page.features, self.recent, user_key, now, False)
+                page.capped[flight.id] = (first.advertiser.id, verdict)
+            verdict = page.capped[flight.id][1]
+            if verdict is not None:
+                return "caps", verdict
+        return None
+
+    def _settled(
+        self, group: FlightGroup, ctx: RequestContext, page: _Page
+    ) -> tuple[str, str] | None:
+        """The parts of a flight's verdict that cannot change within a request."""
+        flight, first = group.flight, group.first
         if flight.id not in page.eligible:
             if not first.live_at(ctx.now):
                 page.eligible[flight.id] = "flight not running now"
@@ -158,13 +178,6 @@ class Engine:
             page.targeting[key] = targeting_check(flight.targeting, flight.timezone, ctx)
         if page.targeting[key] is not None:
             return "targeting", page.targeting[key] or ""
-        if flight.caps or first.campaign.caps:
-            if flight.id not in page.capped:
-                verdict = caps.check(first, page.features, self.recent, user_key, now, False)
-                page.capped[flight.id] = (first.advertiser.id, verdict)
-            verdict = page.capped[flight.id][1]
-            if verdict is not None:
-                return "caps", verdict
         if flight.id not in page.paced:
             page.paced[flight.id] = self.pacer.allow(flight.id, self.rng)
         if not page.paced[flight.id]:
@@ -220,8 +233,9 @@ class Engine:
             if ctx.user_key is not None and ctx.personalization:
                 keys = caps.served_keys(choice.candidate)
                 self.recent.record(ctx.user_key, ctx.now.timestamp(), keys)
-            ad, creative = choice.candidate.ad.id, choice.candidate.creative.id
-            kept = [c for c in kept if c.ad.id != ad and c.creative.id != creative]
+            if len(choices) < wanted.count:  # more to choose here: not the same ad again
+                ad, creative = choice.candidate.ad.id, choice.candidate.creative.id
+                kept = [c for c in kept if c.ad.id != ad and c.creative.id != creative]
         if trail is not None:
             chosen = {c.candidate.ad.id for c in choices}
             for c in kept:
@@ -279,6 +293,7 @@ class _Page:
     creatives: set[str] = field(default_factory=set)
     flights: set[str] = field(default_factory=set)  # of the ads served
     eligible: dict[str, str | None] = field(default_factory=dict)
+    settled: dict[tuple[str, object], tuple[str, str] | None] = field(default_factory=dict)
     targeting: dict[tuple[str, object], str | None] = field(default_factory=dict)
     paced: dict[str, bool] = field(default_factory=dict)
     capped: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # advertiser, why
