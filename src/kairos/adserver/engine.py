@@ -76,6 +76,7 @@ class Engine:
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     _static: Mapping[str, tuple[Prediction, float]] = field(default_factory=dict, repr=False)
     _static_key: tuple[str, int] | None = field(default=None, repr=False)
+    _ranked: dict[int, tuple[Candidate, ...]] = field(default_factory=dict, repr=False)
 
     def decide(
         self, request: DecisionRequest, features: UserFeatures | None
@@ -112,6 +113,10 @@ class Engine:
         user_key = ctx.user_key if ctx.personalization else None
         now = ctx.now.timestamp()
         kept: list[Candidate] = []
+        # with scores fixed per catalog, a flight only ever bids with its best ads: the auction
+        # needs each flight's top `count + 1` (winner and price setter), not all of them
+        learned = info.placement.selection is SelectionMode.LEARNED
+        top = wanted.count + 1 if learned and trail is None and self.scorer.context_free else 0
         for group in info.groups:
             dropped = self._flight_verdict(group, ctx, page, user_key, now)
             if dropped is not None:
@@ -125,7 +130,7 @@ class Engine:
                 group.creative_ids
             )
             if not (types or ad_caps or clash):  # nothing can drop a single ad: keep all
-                kept.extend(group.candidates)
+                kept.extend(self._best_of(group, ctx, top) if top else group.candidates)
                 continue
             for c in group.candidates:
                 step, reason = _ad_verdict(c, types, page, ad_caps, self.recent, user_key, now)
@@ -186,6 +191,15 @@ class Engine:
 
     # -- scoring, auction, fallback -------------------------------------------------------
 
+    def _best_of(self, group: FlightGroup, ctx: RequestContext, top: int) -> Sequence[Candidate]:
+        """The group's `top` ads by (context-free) eCPM, ranked once per catalog and scorer."""
+        scored = self._scores((), ctx)
+        ranked = self._ranked.get(id(group))
+        if ranked is None:
+            ranked = tuple(sorted(group.candidates, key=lambda c: -scored[c.ad.id][1]))
+            self._ranked[id(group)] = ranked
+        return ranked[:top]
+
     def _scores(
         self, candidates: Sequence[Candidate], ctx: RequestContext
     ) -> Mapping[str, tuple[Prediction, float]]:
@@ -200,6 +214,7 @@ class Engine:
                     for c, p in zip(everything, predictions, strict=True)
                 }
                 self._static_key = key
+                self._ranked = {}
             return self._static
         predictions = self.scorer.predict(candidates, ctx)
         return {
