@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
+from types import FrameType
 
 import typer
 import uvicorn
@@ -67,6 +69,10 @@ def _serve(settings: Settings, access_log: bool = False) -> None:
     )
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _child(command: str) -> subprocess.Popen[bytes]:
     """Another `kairos` process (same settings, from the environment) supervised by `up`."""
     log.info("starting", extra=kv(process=command))
@@ -83,6 +89,9 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
     broker = local_broker(settings) if settings.local_kafka else None
     started_broker = False
     children: list[subprocess.Popen[bytes]] = []
+    # SIGTERM (a service manager, `timeout`) must clean up like Ctrl-C: uvicorn re-raises the
+    # signal once it has shut down, and this handler turns it into KeyboardInterrupt here.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with clean_errors():
             if broker is not None:
@@ -108,6 +117,8 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
         )
         children = [_child("stream"), _child("persist")]
         _serve(settings)
+    except KeyboardInterrupt:
+        pass
     finally:
         for child in children:
             stop_process(child)
