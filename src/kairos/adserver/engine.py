@@ -17,7 +17,7 @@ from kairos.adserver import auction, caps, pacing
 from kairos.adserver.auction import Prediction, Scorer, Won
 from kairos.adserver.catalog import Candidate, Catalog, FlightGroup, PlacementInfo
 from kairos.adserver.context import RequestContext, Scalar
-from kairos.adserver.model import CapScope, Flight, SelectionMode
+from kairos.adserver.model import SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.targeting.filters import check as targeting_check
 from kairos.stream.features import UserFeatures
@@ -123,9 +123,7 @@ class Engine:
                 if trail is not None:
                     trail.extend(Dropped(c.ad.id, *dropped) for c in group.candidates)
                 continue
-            ad_caps = any(cap.scope is CapScope.AD for cap in group.flight.caps) or any(
-                cap.scope is CapScope.AD for cap in group.first.campaign.caps
-            )
+            ad_caps = group.ad_capped
             clash = group.flight.id in page.flights or not page.creatives.isdisjoint(
                 group.creative_ids
             )
@@ -150,13 +148,14 @@ class Engine:
     ) -> tuple[str, str] | None:
         """(step, reason) when the whole flight is out for this placement's context."""
         flight, first = group.flight, group.first
-        key = _targeting_key(flight, ctx)
+        scope = group.scope
+        key = (flight.id, None if scope == 0 else ctx.zone_id if scope == 1 else id(ctx))
         if key not in page.settled:
             page.settled[key] = self._settled(group, ctx, page)
         settled = page.settled[key]
         if settled is not None:
             return settled
-        if flight.caps or first.campaign.caps:
+        if group.capped:
             if flight.id not in page.capped:
                 verdict = caps.check(first, page.features, self.recent, user_key, now, False)
                 page.capped[flight.id] = (first.advertiser.id, verdict)
@@ -178,7 +177,8 @@ class Engine:
                 page.eligible[flight.id] = pacing.exhausted(flight, delivered)
         if page.eligible[flight.id] is not None:
             return "eligible", page.eligible[flight.id] or ""
-        key = _targeting_key(flight, ctx)
+        scope = group.scope
+        key = (flight.id, None if scope == 0 else ctx.zone_id if scope == 1 else id(ctx))
         if key not in page.targeting:
             page.targeting[key] = targeting_check(flight.targeting, flight.timezone, ctx)
         if page.targeting[key] is not None:
@@ -277,17 +277,6 @@ def _ad_verdict(
         if reason is not None:
             return "caps", reason
     return "no_duplicates", page.not_on_page(c)
-
-
-def _targeting_key(flight: Flight, ctx: RequestContext) -> tuple[str, object]:
-    """What a flight's targeting answer depends on within one request: the placement only
-    matters through site/zone lists and, for expressions, the placement's key-values."""
-    t = flight.targeting
-    if t.expression:
-        return flight.id, id(ctx)
-    if t.site_ids or t.zone_ids:
-        return flight.id, ctx.zone_id
-    return flight.id, None
 
 
 def _is_house(c: Candidate) -> bool:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 SIGNATURE = "s"
 
@@ -63,7 +63,13 @@ def url(base: str, kind: Kind, signer: Signer, fields: dict[str, str]) -> str:
     """`base` is the server's public URL; `fields` must hold d, a, p, k, x (and u for clicks,
     n for custom events, m for the event's cost, el for the creative's elements)."""
     signed = signer.sign(fields | {"t": kind.value})
-    return f"{base}/v1/t/{kind.value}?{urlencode(signed)}"
+    query = "&".join(f"{k}={_quoted(v)}" for k, v in signed.items())
+    return f"{base}/v1/t/{kind.value}?{query}"
+
+
+def _quoted(value: str) -> str:
+    # ids, numbers and signatures need no escaping; URLs and free text do
+    return value if value.isalnum() else quote(value, safe="-_.~")
 
 
 def encode_elements(elements: dict[str, str]) -> str:
