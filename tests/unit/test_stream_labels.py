@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kairos.domain.decisions import Decision
 from kairos.domain.events import Click, Conversion, Impression
 from kairos.domain.examples import LabelledExample, Task
 from kairos.stream import labels
@@ -14,7 +15,7 @@ from kairos.stream.labels import LabelConfig, Pending
 
 KEY = "c" * 32
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-CONFIG = LabelConfig()
+CONFIG = LabelConfig(decision_wait=timedelta(0))  # the join itself; the wait is tested apart
 
 
 def at(minutes: float) -> datetime:
@@ -188,3 +189,21 @@ def test_the_impression_describes_the_ad_better_than_an_early_click() -> None:
     outcome = labels.on_impression(pending, shown, KEY, no_features, CONFIG)
     assert outcome.ad is not None
     assert outcome.ad.elements == {"headline": "h1"}
+
+
+def test_a_click_waits_briefly_for_its_decision_record() -> None:
+    config = LabelConfig()  # 10 s
+    pending: dict[str, Pending] = {}
+    labels.on_impression(pending, impression("d", 0), KEY, no_features, config)
+    assert labels.on_click(pending, click("d", 0.05), KEY, config).examples == []
+    assert labels.next_deadline(pending, config) == at(0).timestamp() + 10
+    decision = Decision(decision_id="d", ts=at(0), user_key=KEY, propensity=0.2, model_version="m1")
+    (example,) = labels.on_decision(pending, decision, KEY, config)  # it arrives: labelled
+    assert (example.label, example.propensity, example.model_version) == (1, 0.2, "m1")
+
+    late: dict[str, Pending] = {}  # no decision record ever comes: labelled after the wait
+    labels.on_impression(late, impression("e", 0), KEY, no_features, config)
+    labels.on_click(late, click("e", 0.05), KEY, config)
+    assert labels.expire(late, KEY, at(0).timestamp() + 9, config) == []
+    (example,) = labels.expire(late, KEY, at(0).timestamp() + 10, config)
+    assert (example.label, example.propensity, example.delay_s) == (1, None, 3.0)

@@ -40,6 +40,10 @@ class LabelConfig:
     click_window: timedelta = timedelta(minutes=30)
     conversion_window: timedelta = timedelta(days=7)
     max_pending: int = 500  # per user: the oldest decisions beyond it are forgotten
+    # a click's positive waits this long (stream time after the impression) for the decision
+    # record, which travels on another topic and may be read later, so that the example
+    # carries the decision's features, propensity and model version
+    decision_wait: timedelta = timedelta(seconds=10)
 
     @property
     def click_s(self) -> float:
@@ -48,6 +52,11 @@ class LabelConfig:
     @property
     def conversion_s(self) -> float:
         return self.conversion_window.total_seconds()
+
+    @property
+    def wait_s(self) -> float:
+        # never past the click window: a clicked impression must not be labelled negative
+        return min(self.decision_wait.total_seconds(), self.click_s)
 
 
 class Pending(Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -80,9 +89,12 @@ class Outcome:
 Snapshot = Callable[[], dict[str, Any]]  # the user's features now, computed only if needed
 
 
-def on_decision(pending: dict[str, Pending], decision: Decision, config: LabelConfig) -> None:
+def on_decision(
+    pending: dict[str, Pending], decision: Decision, user_key: str, config: LabelConfig
+) -> list[LabelledExample]:
+    """Remember the decision; a click that was waiting for it is labelled now."""
     if decision.no_fill:
-        return
+        return []
     entry = _entry(pending, decision.decision_id, decision.ts.timestamp(), config)
     entry.ad = AdRef(
         decision_id=decision.decision_id,
@@ -97,6 +109,10 @@ def on_decision(pending: dict[str, Pending], decision: Decision, config: LabelCo
     entry.ad_from = "decision"
     entry.propensity, entry.model_version = decision.propensity, decision.model_version
     entry.features = dict(decision.features)
+    if entry.impression_at is not None and _waiting(entry):
+        assert entry.click_at is not None
+        return _click_label(entry, user_key, entry.click_at, 1, config)
+    return []
 
 
 def on_impression(
@@ -122,7 +138,7 @@ def on_impression(
         counts.viewable = 1
     examples = []
     if entry.click_at is not None and entry.click_label is None:  # the click came first
-        examples += _click_label(entry, user_key, entry.click_at, 1, config)
+        examples += _positive(entry, user_key, ts, config)
     return Outcome(examples, counts, entry.ad)
 
 
@@ -139,7 +155,7 @@ def on_click(
     counts = Counts(clicks=1, spend=event.cost or 0.0)
     examples: list[LabelledExample] = []
     if entry.impression_at is not None:
-        examples = _click_label(entry, user_key, ts, 1, config)
+        examples = _positive(entry, user_key, ts, config)
     return Outcome(examples, counts, entry.ad)
 
 
@@ -171,6 +187,11 @@ def expire(
             if now >= entry.created_at + _unshown_life(entry, config):
                 del pending[decision_id]  # decided or clicked, never shown: no label
             continue
+        if _waiting(entry):
+            if now < entry.impression_at + config.wait_s:
+                continue  # held for its decision record
+            assert entry.click_at is not None  # no decision record came: label without it
+            examples += _click_label(entry, user_key, entry.click_at, 1, config)
         if entry.click_label is None and now >= entry.impression_at + config.click_s:
             close = entry.impression_at + config.click_s
             examples += _click_label(entry, user_key, close, 0, config)
@@ -193,6 +214,8 @@ def next_deadline(pending: dict[str, Pending], config: LabelConfig) -> float | N
     for entry in pending.values():
         if entry.impression_at is None:
             deadlines.append(entry.created_at + _unshown_life(entry, config))
+        elif _waiting(entry):
+            deadlines.append(entry.impression_at + config.wait_s)
         elif entry.click_label is None:
             deadlines.append(entry.impression_at + config.click_s)
         elif entry.features is not None and entry.click_at is None:
@@ -212,6 +235,23 @@ def _unshown_life(entry: Pending, config: LabelConfig) -> float:
     """How long to wait for the impression of a decision: a click proves one happened (its
     pixel may come late or never), so a clicked decision is kept as long as a shown one."""
     return config.conversion_s if entry.click_at is not None else config.click_s
+
+
+def _waiting(entry: Pending) -> bool:
+    """Clicked and shown, the positive held back for the decision record."""
+    return entry.click_at is not None and entry.click_label is None
+
+
+def _positive(
+    entry: Pending, user_key: str, now: float, config: LabelConfig
+) -> list[LabelledExample]:
+    """Label a click now, or hold it (at most `decision_wait`) until its decision arrives."""
+    assert entry.impression_at is not None
+    assert entry.click_at is not None
+    first = entry.click_label is None  # a correction of an emitted negative never waits
+    if first and entry.ad_from != "decision" and now < entry.impression_at + config.wait_s:
+        return []  # `expire` or `on_decision` labels it
+    return _click_label(entry, user_key, entry.click_at, 1, config)
 
 
 def _click_label(

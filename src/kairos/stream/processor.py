@@ -119,7 +119,8 @@ class EventProcessor:
         if key is None or decision.no_fill:
             return "processed"  # nothing will be shown to a known user: nothing to join
         user = store.get(key) or UserState(features=UserFeatures(user_key=key))
-        labels.on_decision(user.pending, decision, self.config.labels)
+        for example in labels.on_decision(user.pending, decision, key, self.config.labels):
+            out.append(_example(example))
         store.put(key, user)
         deadline = labels.next_deadline(user.pending, self.config.labels)
         if deadline is not None:
