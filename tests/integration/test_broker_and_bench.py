@@ -62,3 +62,20 @@ def test_stream_and_freshness_benches_report(kafka: KafkaUnderTest, tmp_path: Pa
     fresh = freshness.run(settings, freshness.FreshnessPlan(samples=5, users=2), lambda _msg: None)
     assert fresh["samples"] == 5
     assert 0 < fresh["p50_ms"] <= fresh["p99_ms"]
+
+
+def test_decisions_bench_reports_on_a_full_inventory(kafka: KafkaUnderTest, tmp_path: Path) -> None:
+    from kairos.bench import decisions
+
+    settings = kafka.settings(tmp_path)
+    plan = decisions.DecisionsPlan(duration_s=1.0, connections=2, rate=40.0)
+    results = decisions.run(settings, plan, lambda _msg: None)
+    assert results["ads"] == 1000
+    assert results["flights"] == 100
+    assert results["fill_rate"] > 0.5  # the inventory really serves
+    assert results["requests_per_s"] > 0
+    assert results["bare_requests_per_s"] > 0
+    assert 0 < results["p50_ms"] <= results["p99_ms"]
+    assert results["ratio"] == pytest.approx(
+        results["requests_per_s"] / results["bare_requests_per_s"], abs=1e-3
+    )

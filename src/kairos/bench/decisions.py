@@ -228,6 +228,22 @@ def _closed_loop(
     return int(sum(done) / elapsed), [x for per in latencies for x in per]
 
 
+def _fill_rate(base: str, bodies: list[bytes], samples: int = 200) -> float:
+    """Share of requested placements that got an ad: the inventory must really serve."""
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    filled = asked = 0
+    try:
+        for body in bodies[:samples]:
+            conn.request("POST", "/v1/decisions", body, {"content-type": "application/json"})
+            placements = orjson.loads(conn.getresponse().read())["placements"]
+            asked += len(placements)
+            filled += sum(1 for p in placements if p["ads"])
+    finally:
+        conn.close()
+    return filled / asked if asked else 0.0
+
+
 def _fixed_rate(
     base: str, bodies: list[bytes], rate: float, duration_s: float, connections: int = 8
 ) -> tuple[float, list[float]]:
@@ -282,6 +298,7 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         with api_server(env) as base:
             progress("warming up")
             _closed_loop(base, "POST", "/v1/decisions", bodies, plan.connections, 2.0)
+            fill_rate = _fill_rate(base, bodies)
             progress(f"decisions, closed loop, {plan.duration_s:.0f}s")
             rps, closed = _closed_loop(
                 base, "POST", "/v1/decisions", bodies, plan.connections, plan.duration_s
@@ -305,5 +322,6 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "ratio": round(rps / bare_rps, 3) if bare_rps else 0.0,
         "ads": ads,
         "flights": plan.flights,
+        "fill_rate": round(fill_rate, 3),
         "placements_per_request": 3,
     }
