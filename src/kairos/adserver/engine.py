@@ -77,10 +77,14 @@ class Engine:
     _static: Mapping[str, tuple[Prediction, float]] = field(default_factory=dict, repr=False)
     _static_key: tuple[str, int] | None = field(default=None, repr=False)
     _ranked: dict[int, tuple[Candidate, ...]] = field(default_factory=dict, repr=False)
+    _memo: dict[tuple[object, ...], str | None] = field(default_factory=dict, repr=False)
+    _memo_version: str | None = field(default=None, repr=False)
 
     def decide(
         self, request: DecisionRequest, features: UserFeatures | None
     ) -> list[PlacementResult]:
+        if self._memo_version != self.catalog.version:  # a new catalog: forget old answers
+            self._memo, self._memo_version = {}, self.catalog.version
         page = _Page(request, features if request.ctx.personalization else None)
         return [self._placement(p, page) for p in request.placements]
 
@@ -180,7 +184,7 @@ class Engine:
         scope = group.scope
         key = (flight.id, None if scope == 0 else ctx.zone_id if scope == 1 else id(ctx))
         if key not in page.targeting:
-            page.targeting[key] = targeting_check(flight.targeting, flight.timezone, ctx)
+            page.targeting[key] = self._targeting(group, ctx)
         if page.targeting[key] is not None:
             return "targeting", page.targeting[key] or ""
         if flight.id not in page.paced:
@@ -188,6 +192,22 @@ class Engine:
         if not page.paced[flight.id]:
             return "pacing", "paced: held back to spread delivery"
         return None
+
+    def _targeting(self, group: FlightGroup, ctx: RequestContext) -> str | None:
+        """Targeting without an expression depends on a few request traits only: visitors
+        who share them (device, place, page keywords, the minute) share the answer."""
+        flight = group.flight
+        if group.scope == 2:
+            return targeting_check(flight.targeting, flight.timezone, ctx)
+        place = (ctx.site_id, ctx.zone_id) if group.scope == 1 else None
+        traits = (ctx.country, ctx.region, ctx.device, ctx.os, ctx.browser, ctx.keywords)
+        key = (flight.id, traits, place, int(ctx.now.timestamp()) // 60)
+        memo = self._memo
+        if key not in memo:
+            if len(memo) >= MAX_MEMO:
+                memo.clear()
+            memo[key] = targeting_check(flight.targeting, flight.timezone, ctx)
+        return memo[key]
 
     # -- scoring, auction, fallback -------------------------------------------------------
 
@@ -284,6 +304,7 @@ def _is_house(c: Candidate) -> bool:
 
 
 _NOTHING = Delivery()
+MAX_MEMO = 200_000  # remembered targeting answers (cleared when full, and per catalog)
 MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
 
 
