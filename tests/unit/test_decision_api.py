@@ -186,3 +186,18 @@ def test_explain_needs_a_key_and_says_why(client: TestClient, engine: Engine) ->
     dropped = {d["ad_id"]: d for d in placement["explain"]["dropped"]}
     assert dropped["ad-eco"]["step"] == "targeting"
     assert "interest.eco" in dropped["ad-eco"]["reason"]
+
+
+def test_the_pacing_report_lists_live_flights_for_key_holders(
+    client: TestClient, engine: Engine
+) -> None:
+    assert client.get("/v1/reports/pacing").status_code == 401
+    with Session(engine) as session, session.begin():
+        key = create_key(session, "marketing", [Scope.READ])
+    response = client.get("/v1/reports/pacing", headers={"X-Api-Key": key.secret})
+    assert response.status_code == 200
+    flights = {f["flight_id"]: f for f in response.json()["flights"]}
+    assert set(flights) == {"f-eco", "f-all"}
+    assert flights["f-all"]["delivered"] == 0
+    assert flights["f-all"]["serve_probability"] == 1.0
+    assert flights["f-all"]["pacing_error"] is None  # no goal, no end: nothing to pace

@@ -15,7 +15,17 @@ from kairos import __version__, runtime
 from kairos.adserver.render import Links
 from kairos.adserver.server import AdServer
 from kairos.adserver.tracking import Signer
-from kairos.api import decisions, errors, events, health, keys, management, openapi, tracking
+from kairos.api import (
+    decisions,
+    errors,
+    events,
+    health,
+    keys,
+    management,
+    openapi,
+    reports,
+    tracking,
+)
 from kairos.api.ingest import Ingestor
 from kairos.api.state import Services
 from kairos.api.tracking import Replays
@@ -99,6 +109,7 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(decisions.router)
     app.include_router(tracking.router)
+    app.include_router(reports.router)
     openapi.install(app, events.BODY_SCHEMAS | decisions.BODY_SCHEMAS)
     return app
 
