@@ -157,6 +157,11 @@ class StreamRuntime:
 
     def step(self) -> None:
         messages = drain(self._consumer, self.config.batch_size, self.config.poll_timeout_s)
+        # decisions before the events of the same batch: an impression or click read together
+        # with its decision then joins it at once (the sort is stable: each partition's order
+        # is kept)
+        decisions = self.config.decisions_topic
+        messages.sort(key=lambda m: m.topic() != decisions)
         for message in messages:
             self._handle(message)
         now = time.monotonic()
