@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         default=None,
         description="Stable id of this processor (transactions); default host name + free slot",
     )
+    stream_user_ttl_days: float = Field(
+        default=30, gt=0, description="A user idle this long leaves the stream's state and store"
+    )
     click_window_s: float = Field(
         default=30 * 60, gt=0, description="Attribution window impression → click"
     )

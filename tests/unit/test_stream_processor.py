@@ -132,3 +132,22 @@ def test_impression_click_and_window_close_give_labels_and_counts() -> None:
     assert (negative["decision_id"], negative["label"]) == ("d2", 0)
     assert "interest.eco" not in negative["features"]  # no decision record: a snapshot
     assert negative["features"]["user_key"] == KEY
+
+
+def test_idle_users_leave_the_state_with_tombstones_unless_they_come_back() -> None:
+    from kairos.stream.runtime import PartitionState
+
+    partition = PartitionState(0)
+    step, out = EventProcessor(), []
+    for n, key in enumerate(("a" * 32, "b" * 32)):
+        at = NOW + timedelta(days=n * 40)  # a: 40 days before b
+        step.event(wire(PageView(user_key=key, ts=at, received_at=at)), partition, out)
+    partition.dirty.clear()
+    cutoff = (NOW + timedelta(days=40) - timedelta(days=30)).timestamp()
+    assert partition.evict_idle(cutoff) == 1
+    assert set(partition.users) == {"b" * 32}
+    assert partition.evicted == {"a" * 32}
+    later = NOW + timedelta(days=41)  # a comes back before the commit: no tombstone for a
+    step.event(wire(PageView(user_key="a" * 32, ts=later, received_at=later)), partition, out)
+    assert partition.evicted == set()
+    assert partition.users["a" * 32].features.events == 1  # a fresh start

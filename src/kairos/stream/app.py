@@ -61,6 +61,7 @@ def runtime_config(settings: Settings, instance: str) -> RuntimeConfig:
             "example": names.labelled_examples,
         },
         commit_interval_s=settings.stream_commit_interval_s,
+        user_ttl_s=settings.stream_user_ttl_days * 86400,
     )
 
 

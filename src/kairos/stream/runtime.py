@@ -58,6 +58,8 @@ class RuntimeConfig:
     poll_timeout_s: float = 0.02
     grace_s: float = 2.0  # wall-clock time lets late records in before windows close
     sweep_interval_s: float = 0.5
+    user_ttl_s: float = 30 * 86400  # a user idle this long (stream time) is forgotten
+    evict_interval_s: float = 60.0
     restore_timeout_s: float = 300.0
 
 
@@ -71,6 +73,17 @@ class PartitionState:
     timers: list[tuple[float, str]] = field(default_factory=list)
     scheduled: dict[str, float] = field(default_factory=dict)
     clock: float = 0.0  # stream time, epoch seconds
+    evicted: set[str] = field(default_factory=set)  # gone since the last commit: tombstones
+
+    def evict_idle(self, cutoff: float) -> int:
+        """Forget users idle since `cutoff`; their changelog and features get tombstones."""
+        gone = [k for k, u in self.users.items() if user_state.idle(u, cutoff)]
+        for user_key in gone:
+            del self.users[user_key]
+            self.dirty.discard(user_key)
+            self.scheduled.pop(user_key, None)
+            self.evicted.add(user_key)
+        return len(gone)
 
     def get(self, user_key: str) -> UserState | None:
         return self.users.get(user_key)
@@ -78,6 +91,7 @@ class PartitionState:
     def put(self, user_key: str, value: UserState) -> None:
         self.users[user_key] = value
         self.dirty.add(user_key)
+        self.evicted.discard(user_key)  # back before the tombstone went out: no tombstone
 
     def schedule(self, user_key: str, at: float) -> None:
         current = self.scheduled.get(user_key)
@@ -106,6 +120,7 @@ class StreamRuntime:
         self._in_transaction = False
         self._started = 0.0
         self._last_commit_s = 0.0
+        self._last_evict = time.monotonic()
         self._last_sweep = 0.0
         self._out: list[Output] = []
         self._stopping = False
@@ -216,12 +231,19 @@ class StreamRuntime:
         self._flush_outputs()
 
     def _sweep(self) -> None:
-        """Close attribution windows that ended on each partition's stream time."""
+        """Close attribution windows that ended on each partition's stream time; now and then
+        forget users idle for longer than the user TTL."""
         caught_up = self._caught_up()
         wall = time.time() - self.config.grace_s
+        evict = time.monotonic() - self._last_evict >= self.config.evict_interval_s
+        if evict:
+            self._last_evict = time.monotonic()
         for number, partition in self.partitions.items():
             if number in caught_up:
                 partition.clock = max(partition.clock, wall)
+            cutoff = partition.clock - self.config.user_ttl_s
+            if evict and partition.clock > 0 and partition.evict_idle(cutoff):
+                self._begin()  # the tombstones go out with the next commit
             due = partition.due(partition.clock)
             if not due:
                 continue
@@ -288,6 +310,11 @@ class StreamRuntime:
                     partition=partition.number,
                 )
             partition.dirty.clear()
+            for user_key in partition.evicted:
+                key = user_key.encode()
+                self._produce(features_topic, key, None)
+                self._produce(self.config.changelog_topic, key, None, partition=partition.number)
+            partition.evicted.clear()
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._offsets.items()]
         try:
             if offsets:

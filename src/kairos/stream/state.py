@@ -67,3 +67,11 @@ def encode_with(state: UserState, features: bytes) -> bytes:
 
 def decode(data: bytes) -> UserState:
     return _DECODER.decode(data)
+
+
+def idle(state: UserState, cutoff: float) -> bool:
+    """Whether a user's state can go: nothing seen since `cutoff` (epoch s), nothing pending."""
+    if state.pending:
+        return False
+    last = state.features.last_seen
+    return last is None or last.timestamp() < cutoff
