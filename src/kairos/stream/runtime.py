@@ -19,12 +19,10 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     Consumer,
     KafkaError,
     KafkaException,
@@ -35,9 +33,11 @@ from confluent_kafka import (
 
 from kairos.kafka.consume import drain
 from kairos.logs import kv
+from kairos.stream import labels
 from kairos.stream import state as user_state
 from kairos.stream.metrics import COMMIT_SECONDS, EXAMPLES, MESSAGES
-from kairos.stream.processor import EventProcessor, Output, features_record
+from kairos.stream.processor import EventProcessor, Output, dead_letter, features_record
+from kairos.stream.restore import read_changelog
 from kairos.stream.state import UserState
 
 log = logging.getLogger(__name__)
@@ -222,8 +222,6 @@ class StreamRuntime:
                 outcome = self.processor.decision(value, partition, self._out)
         except Exception as exc:  # a bug must not stop the stream: dead-letter the message
             log.exception("processing failed", extra=kv(topic=topic, offset=offset))
-            from kairos.stream.processor import dead_letter
-
             self._out.append(dead_letter(value, "processing_failed", {"msg": repr(exc)}))
             outcome = "dead_letter"
         self._counters[outcome].inc()
@@ -405,51 +403,17 @@ class StreamRuntime:
         log.warning("partitions lost", extra=kv(partitions=sorted({tp.partition for tp in lost})))
 
     def _restore(self, numbers: set[int]) -> dict[int, PartitionState]:
-        """Read the changelog partitions to their end (committed records only)."""
-        states = {n: PartitionState(n) for n in numbers}
-        if not numbers:
-            return states
-        topic = self.config.changelog_topic
-        reader = Consumer(
-            {
-                "bootstrap.servers": self.config.bootstrap,
-                "group.id": f"{self.config.group}-restore-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-                "logger": LIBRDKAFKA_LOG,
-            }
-        )
+        """The partitions' users from the changelog, with their label timers."""
         started = time.monotonic()
-        records = 0
-        try:
-            pending = set()
-            for n in numbers:
-                low, high = reader.get_watermark_offsets(TopicPartition(topic, n), timeout=30)
-                if high > low:
-                    pending.add(n)
-            reader.assign([TopicPartition(topic, n, OFFSET_BEGINNING) for n in pending])
-            while pending:
-                if time.monotonic() - started > self.config.restore_timeout_s:
-                    raise TimeoutError(f"state restore of partitions {sorted(pending)} timed out")
-                for message in reader.consume(5000, 1.0):
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            pending.discard(message.partition() or 0)
-                        continue
-                    number, key = message.partition(), message.key()
-                    if number is None or key is None:
-                        continue
-                    users = states[number].users
-                    value = message.value()
-                    if value is None:
-                        users.pop(key.decode(), None)
-                    else:
-                        users[key.decode()] = user_state.decode(value)
-                    records += 1
-        finally:
-            reader.close()
+        config = self.config
+        users, records = read_changelog(
+            config.bootstrap,
+            config.group,
+            config.changelog_topic,
+            numbers,
+            config.restore_timeout_s,
+        )
+        states = {n: PartitionState(n, users=users[n]) for n in numbers}
         for partition in states.values():
             for user_key, user in partition.users.items():
                 self._reschedule(partition, user_key, user)
@@ -465,8 +429,6 @@ class StreamRuntime:
         return states
 
     def _reschedule(self, partition: PartitionState, user_key: str, user: UserState) -> None:
-        from kairos.stream import labels
-
         deadline = labels.next_deadline(user.pending, self.processor.config.labels)
         if deadline is not None:
             partition.schedule(user_key, deadline)
