@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kairos.adserver import auction, caps, pacing
 from kairos.adserver.auction import Prediction, Scorer, Won
@@ -181,12 +181,9 @@ class Engine:
                 page.eligible[flight.id] = pacing.exhausted(flight, delivered)
         if page.eligible[flight.id] is not None:
             return "eligible", page.eligible[flight.id] or ""
-        scope = group.scope
-        key = (flight.id, None if scope == 0 else ctx.zone_id if scope == 1 else id(ctx))
-        if key not in page.targeting:
-            page.targeting[key] = self._targeting(group, ctx)
-        if page.targeting[key] is not None:
-            return "targeting", page.targeting[key] or ""
+        reason = self._targeting(group, ctx)  # called once per targeting scope: see above
+        if reason is not None:
+            return "targeting", reason
         if flight.id not in page.paced:
             page.paced[flight.id] = self.pacer.allow(flight.id, self.rng)
         if not page.paced[flight.id]:
@@ -319,7 +316,6 @@ class _Page:
     flights: set[str] = field(default_factory=set)  # of the ads served
     eligible: dict[str, str | None] = field(default_factory=dict)
     settled: dict[tuple[str, object], tuple[str, str] | None] = field(default_factory=dict)
-    targeting: dict[tuple[str, object], str | None] = field(default_factory=dict)
     paced: dict[str, bool] = field(default_factory=dict)
     capped: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # advertiser, why
     contexts: dict[str, RequestContext] = field(default_factory=dict)
@@ -329,22 +325,11 @@ class _Page:
         key = f"{info.placement.id}|{sorted(wanted.properties.items())}"
         if key not in self.contexts:
             base = self.request.ctx
-            properties = {**base.properties, **wanted.properties}
-            self.contexts[key] = RequestContext(
-                now=base.now,
-                user_key=base.user_key,
-                personalization=base.personalization,
-                country=base.country,
-                region=base.region,
-                device=base.device,
-                os=base.os,
-                browser=base.browser,
+            self.contexts[key] = replace(
+                base,
                 site_id=info.site.id,
                 zone_id=info.zone.id,
-                page_url=base.page_url,
-                keywords=base.keywords,
-                properties=properties,
-                features=base.features,
+                properties={**base.properties, **wanted.properties},
             )
         return self.contexts[key]
 

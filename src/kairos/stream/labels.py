@@ -96,16 +96,7 @@ def on_decision(
     if decision.no_fill:
         return []
     entry = _entry(pending, decision.decision_id, decision.ts.timestamp(), config)
-    entry.ad = AdRef(
-        decision_id=decision.decision_id,
-        advertiser_id=decision.advertiser_id,
-        campaign_id=decision.campaign_id,
-        flight_id=decision.flight_id,
-        ad_id=decision.ad_id,
-        creative_id=decision.creative_id,
-        placement_id=decision.placement_id,
-        elements=dict(decision.elements),
-    )
+    entry.ad = _ad_of(decision)
     entry.ad_from = "decision"
     entry.propensity, entry.model_version = decision.propensity, decision.model_version
     entry.features = dict(decision.features)
@@ -338,16 +329,17 @@ def _entry(
     return entry
 
 
-def _ad_of(event: Impression | Click) -> AdRef:
+def _ad_of(source: Decision | Impression | Click) -> AdRef:
+    """The ad as a decision record or an ad event names it (they share the field names)."""
     return AdRef(
-        decision_id=event.decision_id,
-        advertiser_id=event.advertiser_id,
-        campaign_id=event.campaign_id,
-        flight_id=event.flight_id,
-        ad_id=event.ad_id,
-        creative_id=event.creative_id,
-        placement_id=event.placement_id,
-        elements=dict(event.elements),
+        decision_id=source.decision_id,
+        advertiser_id=source.advertiser_id,
+        campaign_id=source.campaign_id,
+        flight_id=source.flight_id,
+        ad_id=source.ad_id,
+        creative_id=source.creative_id,
+        placement_id=source.placement_id,
+        elements=dict(source.elements),
     )
 
 
