@@ -36,35 +36,53 @@ def served_keys(candidate: Candidate) -> tuple[str, ...]:
 
 
 class RecentDecisions:
-    """What this server showed each user lately (bounded by time and count, in memory)."""
+    """What this server showed each user lately (bounded by time and count, in memory), with
+    how many of those decisions each counter has, so a user's counters are known at once."""
 
     def __init__(self, horizon_s: float = 600.0, per_user: int = 200) -> None:
         self.horizon_s = horizon_s
         self.per_user = per_user
         self._by_user: dict[str, deque[tuple[float, tuple[str, ...]]]] = {}
+        self._keys: dict[str, dict[str, int]] = {}
 
     def record(self, user_key: str, at: float, keys: tuple[str, ...]) -> None:
         recent = self._by_user.get(user_key)
         if recent is None:
-            recent = self._by_user[user_key] = deque(maxlen=self.per_user)
+            recent = self._by_user[user_key] = deque()
+            self._keys[user_key] = {}
+        counts = self._keys[user_key]
         recent.append((at, keys))
-        while recent and recent[0][0] < at - self.horizon_s:
-            recent.popleft()
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+        while recent and (len(recent) > self.per_user or recent[0][0] < at - self.horizon_s):
+            for key in recent.popleft()[1]:
+                if counts[key] == 1:
+                    del counts[key]
+                else:
+                    counts[key] -= 1
 
     def count(self, user_key: str, key: str, since: float) -> int:
         recent = self._by_user.get(user_key)
-        if not recent:
+        if not recent or key not in self._keys[user_key]:
             return 0
         return sum(1 for at, keys in recent if at >= since and key in keys)
+
+    def keys(self, user_key: str) -> dict[str, int]:
+        """The counters of this user's recent decisions (a view: do not change it)."""
+        return self._keys.get(user_key, _NONE)
 
     def forget_idle(self, now: float) -> None:
         """Drop users with nothing inside the horizon (call now and then)."""
         cutoff = now - self.horizon_s
         for user_key in [u for u, r in self._by_user.items() if not r or r[-1][0] < cutoff]:
             del self._by_user[user_key]
+            del self._keys[user_key]
 
     def __len__(self) -> int:
         return len(self._by_user)
+
+
+_NONE: dict[str, int] = {}
 
 
 def impressions(

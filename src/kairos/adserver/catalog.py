@@ -16,7 +16,6 @@ from kairos.adserver.model import (
     Ad,
     Advertiser,
     Campaign,
-    CapScope,
     Creative,
     Flight,
     Placement,
@@ -42,30 +41,11 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class FlightGroup:
-    """A flight's ads that fit one placement: flight-level checks run once for all of them."""
-
-    flight: Flight
-    candidates: tuple[Candidate, ...]
-    creative_ids: frozenset[str] = frozenset()
-    capped: bool = False  # the flight or its campaign has frequency caps
-    ad_capped: bool = False  # some of them are per ad
-    # what the flight's targeting depends on within a request: 0 nothing of the placement,
-    # 1 its site/zone, 2 the placement's key-values too (an expression)
-    scope: int = 0
-
-    @property
-    def first(self) -> Candidate:
-        return self.candidates[0]
-
-
-@dataclass(frozen=True)
 class PlacementInfo:
     placement: Placement
     zone: Zone
     site: Site
     candidates: tuple[Candidate, ...]
-    groups: tuple[FlightGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,12 +113,8 @@ def build(
         if placement.status is not Status.ACTIVE or zone is None:
             continue
         fitting = tuple(c for c in candidates.values() if fits(c.creative, placement))
-        by_flight: dict[str, list[Candidate]] = {}
-        for c in fitting:
-            by_flight.setdefault(c.flight.id, []).append(c)
-        groups = tuple(_group(tuple(c)) for c in by_flight.values())
         site = site_by_id[zone.site_id]
-        infos[placement.id] = PlacementInfo(placement, zone, site, fitting, groups)
+        infos[placement.id] = PlacementInfo(placement, zone, site, fitting)
         if placement.div_name:
             by_div[placement.div_name] = placement.id
     return Catalog(version, infos, by_div, live_flights, candidates)
@@ -150,18 +126,3 @@ def fits(creative: Creative, placement: Placement) -> bool:
     if not placement.sizes or creative.width is None or creative.height is None:
         return True  # a fluid placement, or a creative that adapts (native, video)
     return f"{creative.width}x{creative.height}" in placement.sizes
-
-
-def _group(candidates: tuple[Candidate, ...]) -> FlightGroup:
-    first = candidates[0]
-    flight, targeting = first.flight, first.flight.targeting
-    caps = (*flight.caps, *first.campaign.caps)
-    scope = 2 if targeting.expression else 1 if targeting.site_ids or targeting.zone_ids else 0
-    return FlightGroup(
-        flight,
-        candidates,
-        frozenset(c.creative.id for c in candidates),
-        capped=bool(caps),
-        ad_capped=any(cap.scope is CapScope.AD for cap in caps),
-        scope=scope,
-    )

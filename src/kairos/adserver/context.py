@@ -25,6 +25,28 @@ class RequestContext:
     properties: dict[str, Scalar] = field(default_factory=dict)  # request key-values
     features: dict[str, object] = field(default_factory=dict)  # the user's snapshot (consent)
 
+    def at_placement(
+        self, site_id: str, zone_id: str, properties: dict[str, Scalar]
+    ) -> RequestContext:
+        """This context on one placement of the page (`dataclasses.replace`, without its
+        per-call field inspection: once per placement on the hot path)."""
+        return RequestContext(
+            self.now,
+            self.user_key,
+            self.personalization,
+            self.country,
+            self.region,
+            self.device,
+            self.os,
+            self.browser,
+            site_id,
+            zone_id,
+            self.page_url,
+            self.keywords,
+            properties,
+            self.features,
+        )
+
     def variables(self) -> dict[str, object]:
         """The names a targeting expression can use: features, key-values, context."""
         context: dict[str, object] = {

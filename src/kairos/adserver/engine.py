@@ -1,26 +1,47 @@
 """The decision: for each placement of a request, the candidate pipeline as small named steps.
 
-eligible → targeting → caps → pacing → no duplicates on the page → scoring → auction →
-house/fallback. Each step keeps or drops candidates and, in explain mode, says why it dropped
-each one. Flight-level answers (targeting, pacing) are computed once per flight per request.
-Pure apart from the injected state (pacer, recent decisions) and randomness.
+eligible (dates, goals, budgets) → targeting → pacing → caps → ad type and caps per ad → no
+duplicates on the page → scoring → auction → house/fallback. Flight-level steps are boolean
+masks over all flights at once (`index`), shared by the placements of a request; ad-level ones
+are masks over the placement's candidates in auction order (`ranking`), so the auction is the
+first survivor. In explain mode each dropped candidate gets the step and reason that dropped
+it. Pure apart from the injected state (pacer, recent decisions) and randomness.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import random
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from kairos.adserver import auction, caps, pacing
+import numpy as np
+
+from kairos.adserver import auction, caps
 from kairos.adserver.auction import Prediction, Scorer, Won
-from kairos.adserver.catalog import Candidate, Catalog, FlightGroup, PlacementInfo
+from kairos.adserver.catalog import Candidate, Catalog, PlacementInfo
 from kairos.adserver.context import RequestContext, Scalar
+from kairos.adserver.explain import Dropped, Masks, explain, lost
+from kairos.adserver.index import FlightIndex, Mask
 from kairos.adserver.model import SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
-from kairos.adserver.targeting.filters import check as targeting_check
+from kairos.adserver.ranking import Ranked, rank
 from kairos.stream.features import UserFeatures
+
+MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
+
+
+class DecisionIds:
+    """Unique decision ids without a system call each: 16 random hex digits per process, then
+    a counter (32 hex digits in all). Guessing one gains nothing: tracking URLs are signed."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._next = itertools.count(1).__next__
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{self._next():016x}"
 
 
 @dataclass(frozen=True)
@@ -38,13 +59,6 @@ class DecisionRequest:
     placements: Sequence[PlacementRequest]
     ctx: RequestContext
     explain: bool = False
-
-
-@dataclass(frozen=True)
-class Dropped:
-    ad_id: str
-    step: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -73,19 +87,28 @@ class Engine:
     recent: caps.RecentDecisions = field(default_factory=caps.RecentDecisions)
     deliveries: Mapping[str, Delivery] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
-    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
-    _static: Mapping[str, tuple[Prediction, float]] = field(default_factory=dict, repr=False)
-    _static_key: tuple[str, int] | None = field(default=None, repr=False)
-    _ranked: dict[int, tuple[Candidate, ...]] = field(default_factory=dict, repr=False)
-    _memo: dict[tuple[object, ...], str | None] = field(default_factory=dict, repr=False)
-    _memo_version: str | None = field(default=None, repr=False)
+    new_id: Callable[[], str] = field(default_factory=lambda: DecisionIds())
+    _index: FlightIndex | None = field(default=None, repr=False)
+    _index_of: Catalog | None = field(default=None, repr=False)
+    _ranked: dict[str, Ranked] = field(default_factory=dict, repr=False)
+    _ranked_for: tuple[Catalog, Scorer] | None = field(default=None, repr=False)
+    _scores: dict[str, Prediction] = field(default_factory=dict, repr=False)
 
     def decide(
         self, request: DecisionRequest, features: UserFeatures | None
     ) -> list[PlacementResult]:
-        if self._memo_version != self.catalog.version:  # a new catalog: forget old answers
-            self._memo, self._memo_version = {}, self.catalog.version
-        page = _Page(request, features if request.ctx.personalization else None)
+        if self._index_of is not self.catalog:
+            self._index, self._index_of = FlightIndex(self.catalog), self.catalog
+        assert self._index is not None
+        ctx = request.ctx
+        index, now = self._index, ctx.now.timestamp()
+        page = _Page(request, features if ctx.personalization else None, index)
+        page.base = index.running(now) & index.unspent(self.deliveries)
+        page.paced = index.paced(self.pacer, self.rng)
+        if page.paced is not None:
+            page.base &= page.paced
+        if ctx.personalization:
+            page.capped = index.capped(page.features, self.recent, ctx.user_key, now)
         return [self._placement(p, page) for p in request.placements]
 
     def _placement(self, wanted: PlacementRequest, page: _Page) -> PlacementResult:
@@ -95,242 +118,160 @@ class Engine:
         if wanted.zone_id is not None and wanted.zone_id != info.zone.id:
             reason = f"placement is not in zone {wanted.zone_id}"
             return PlacementResult(wanted, info, [], 0, reason)
-        ctx = page.context_for(info, wanted)
-        trail: list[Dropped] | None = [] if page.request.explain else None
-        kept = self._candidates(info, wanted, ctx, page, trail)
-        eligible = tuple(c.ad.id for c in kept[:MAX_LOGGED])
-        choices = self._choose(info, wanted, ctx, kept, page, trail)
-        no_fill = None if choices else _no_fill(info, kept)
+        ctx, targeted = page.context_for(info, wanted)
+        flights = page.base & targeted
+        if page.capped is not None:
+            flights &= ~page.capped
+        ranked = self._ranking(info, ctx, page, flights)
+        masks = Masks(flights, targeted, frozenset(wanted.ad_types))
+        kept = self._ad_steps(ranked, masks, ctx, page)
+        survivors = np.flatnonzero(kept)
+        ad_ids = ranked.ad_ids
+        eligible = tuple([ad_ids[p] for p in survivors[:MAX_LOGGED].tolist()])
+        trail = explain(ranked, kept, masks, ctx, page, self) if page.request.explain else []
+        choices = self._choose(info, wanted, ctx, ranked, kept, page)
+        if page.request.explain:
+            trail += lost(ranked, kept, choices, self._floor(info, wanted))
+        no_fill = None if choices else _no_fill(info, len(survivors))
         considered = len(info.candidates)
-        return PlacementResult(wanted, info, choices, considered, no_fill, trail or [], eligible)
+        return PlacementResult(wanted, info, choices, considered, no_fill, trail, eligible)
 
-    def _candidates(
-        self,
-        info: PlacementInfo,
-        wanted: PlacementRequest,
-        ctx: RequestContext,
-        page: _Page,
-        trail: list[Dropped] | None,
-    ) -> list[Candidate]:
-        """Flight-level steps once per flight, then the ad-level ones for surviving flights."""
-        types = set(wanted.ad_types)
-        user_key = ctx.user_key if ctx.personalization else None
-        now = ctx.now.timestamp()
-        kept: list[Candidate] = []
-        # with scores fixed per catalog, a flight only ever bids with its best ads: the auction
-        # needs each flight's top `count + 1` (winner and price setter), not all of them
-        learned = info.placement.selection is SelectionMode.LEARNED
-        top = wanted.count + 1 if learned and trail is None and self.scorer.context_free else 0
-        for group in info.groups:
-            dropped = self._flight_verdict(group, ctx, page, user_key, now)
-            if dropped is not None:
-                if trail is not None:
-                    trail.extend(Dropped(c.ad.id, *dropped) for c in group.candidates)
-                continue
-            ad_caps = group.ad_capped
-            clash = group.flight.id in page.flights or not page.creatives.isdisjoint(
-                group.creative_ids
-            )
-            if not (types or ad_caps or clash):  # nothing can drop a single ad: keep all
-                kept.extend(self._best_of(group, ctx, top) if top else group.candidates)
-                continue
-            for c in group.candidates:
-                step, reason = _ad_verdict(c, types, page, ad_caps, self.recent, user_key, now)
-                if reason is None:
-                    kept.append(c)
-                elif trail is not None:
-                    trail.append(Dropped(c.ad.id, step, reason))
+    def _ranking(
+        self, info: PlacementInfo, ctx: RequestContext, page: _Page, flights: Mask
+    ) -> Ranked:
+        """The candidates in auction order: once per catalog and scorer when the scorer is
+        context free, else per request over the candidates whose flights passed."""
+        if not self.scorer.context_free:
+            alive = info.candidates
+            if not page.request.explain:  # explain wants every candidate, with its reason
+                alive = tuple(c for c in alive if flights[page.index.position[c.flight.id]])
+            return rank(alive, self.scorer.predict(alive, ctx), page.index)
+        if self._ranked_for is None or self._ranked_for != (self.catalog, self.scorer):
+            everything = list(self.catalog.ads.values())
+            predictions = self.scorer.predict(everything, ctx)
+            self._scores = {c.ad.id: p for c, p in zip(everything, predictions, strict=True)}
+            self._ranked, self._ranked_for = {}, (self.catalog, self.scorer)
+        ranked = self._ranked.get(info.placement.id)
+        if ranked is None:
+            predictions = [self._scores[c.ad.id] for c in info.candidates]
+            ranked = rank(info.candidates, predictions, page.index)
+            self._ranked[info.placement.id] = ranked
+        return ranked
+
+    def _ad_steps(self, ranked: Ranked, masks: Masks, ctx: RequestContext, page: _Page) -> Mask:
+        """Candidates whose flight passed, of a requested type, under their ad caps and not
+        already on the page."""
+        kept: Mask = masks.flights[ranked.flight]
+        if masks.types:
+            kept &= ranked.of_types(masks.types)
+        for ad_id in page.ads:
+            if (pos := ranked.by_ad.get(ad_id)) is not None:
+                kept[pos] = False
+        for creative_id in page.creatives:
+            for pos in ranked.by_creative.get(creative_id, ()):
+                kept[pos] = False
+        if ranked.ad_capped and ctx.personalization:
+            now = ctx.now.timestamp()
+            for pos in ranked.ad_capped:
+                c = ranked.candidates[pos]
+                if kept[pos] and caps.check(c, page.features, self.recent, ctx.user_key, now, True):
+                    kept[pos] = False
         return kept
 
-    def _flight_verdict(
-        self,
-        group: FlightGroup,
-        ctx: RequestContext,
-        page: _Page,
-        user_key: str | None,
-        now: float,
-    ) -> tuple[str, str] | None:
-        """(step, reason) when the whole flight is out for this placement's context."""
-        flight, first = group.flight, group.first
-        scope = group.scope
-        key = (flight.id, None if scope == 0 else ctx.zone_id if scope == 1 else id(ctx))
-        if key not in page.settled:
-            page.settled[key] = self._settled(group, ctx, page)
-        settled = page.settled[key]
-        if settled is not None:
-            return settled
-        if group.capped:
-            if flight.id not in page.capped:
-                verdict = caps.check(first, page.features, self.recent, user_key, now, False)
-                page.capped[flight.id] = (first.advertiser.id, verdict)
-            verdict = page.capped[flight.id][1]
-            if verdict is not None:
-                return "caps", verdict
-        return None
+    # -- auction and fallback -----------------------------------------------------------------
 
-    def _settled(
-        self, group: FlightGroup, ctx: RequestContext, page: _Page
-    ) -> tuple[str, str] | None:
-        """The parts of a flight's verdict that cannot change within a request."""
-        flight, first = group.flight, group.first
-        if flight.id not in page.eligible:
-            if not first.live_at(ctx.now):
-                page.eligible[flight.id] = "flight not running now"
-            else:
-                delivered = self.deliveries.get(flight.id, _NOTHING)
-                page.eligible[flight.id] = pacing.exhausted(flight, delivered)
-        if page.eligible[flight.id] is not None:
-            return "eligible", page.eligible[flight.id] or ""
-        reason = self._targeting(group, ctx)  # called once per targeting scope: see above
-        if reason is not None:
-            return "targeting", reason
-        if flight.id not in page.paced:
-            page.paced[flight.id] = self.pacer.allow(flight.id, self.rng)
-        if not page.paced[flight.id]:
-            return "pacing", "paced: held back to spread delivery"
-        return None
-
-    def _targeting(self, group: FlightGroup, ctx: RequestContext) -> str | None:
-        """Targeting without an expression depends on a few request traits only: visitors
-        who share them (device, place, page keywords, the minute) share the answer."""
-        flight = group.flight
-        if group.scope == 2:
-            return targeting_check(flight.targeting, flight.timezone, ctx)
-        place = (ctx.site_id, ctx.zone_id) if group.scope == 1 else None
-        traits = (ctx.country, ctx.region, ctx.device, ctx.os, ctx.browser, ctx.keywords)
-        key = (flight.id, traits, place, int(ctx.now.timestamp()) // 60)
-        memo = self._memo
-        if key not in memo:
-            if len(memo) >= MAX_MEMO:
-                memo.clear()
-            memo[key] = targeting_check(flight.targeting, flight.timezone, ctx)
-        return memo[key]
-
-    # -- scoring, auction, fallback -------------------------------------------------------
-
-    def _best_of(self, group: FlightGroup, ctx: RequestContext, top: int) -> Sequence[Candidate]:
-        """The group's `top` ads by (context-free) eCPM, ranked once per catalog and scorer."""
-        scored = self._scores((), ctx)
-        ranked = self._ranked.get(id(group))
-        if ranked is None:
-            ranked = tuple(sorted(group.candidates, key=lambda c: -scored[c.ad.id][1]))
-            self._ranked[id(group)] = ranked
-        return ranked[:top]
-
-    def _scores(
-        self, candidates: Sequence[Candidate], ctx: RequestContext
-    ) -> Mapping[str, tuple[Prediction, float]]:
-        """Ad id -> (prediction, eCPM): once per catalog and scorer for context-free scorers."""
-        if self.scorer.context_free:
-            key = (self.catalog.version, id(self.scorer))
-            if self._static_key != key:
-                everything = [c for c in self.catalog.ads.values()]
-                predictions = self.scorer.predict(everything, ctx)
-                self._static = {
-                    c.ad.id: (p, auction.ecpm(c, p))
-                    for c, p in zip(everything, predictions, strict=True)
-                }
-                self._static_key = key
-                self._ranked = {}
-            return self._static
-        predictions = self.scorer.predict(candidates, ctx)
-        return {
-            c.ad.id: (p, auction.ecpm(c, p)) for c, p in zip(candidates, predictions, strict=True)
-        }
+    def _floor(self, info: PlacementInfo, wanted: PlacementRequest) -> float:
+        return max(info.placement.floor_cpm, wanted.floor_cpm or 0.0)
 
     def _choose(
         self,
         info: PlacementInfo,
         wanted: PlacementRequest,
         ctx: RequestContext,
-        kept: list[Candidate],
+        ranked: Ranked,
+        kept: Mask,
         page: _Page,
-        trail: list[Dropped] | None,
     ) -> list[Choice]:
-        floor = max(info.placement.floor_cpm, wanted.floor_cpm or 0.0)
-        scored = self._scores(kept, ctx) if kept else {}
+        floor = self._floor(info, wanted)
         static = info.placement.selection is SelectionMode.STATIC
         choices: list[Choice] = []
-        while len(choices) < max(wanted.count, 1) and kept:
-            tier = auction.best_tier(kept, scored, floor, top=None if static else 2)
-            won = auction.lottery(tier, self.rng) if static else auction.second_price(tier, floor)
+        kept = kept.copy()
+        while len(choices) < max(wanted.count, 1):
+            biddable = np.flatnonzero(kept & ranked.biddable(floor))
+            if static:
+                won = auction.lottery([ranked.bid(p) for p in ranked.tier(biddable)], self.rng)
+            else:  # the winner and the runner-up who sets the price
+                won = ranked.second_price(ranked.tier(biddable[:2]), floor)
             if won is None:
-                house = [auction.Bid(c, *scored[c.ad.id]) for c in kept if _is_house(c)]
-                won = auction.house(house, self.rng)
+                house = np.flatnonzero(kept & ranked.house)
+                won = auction.house([ranked.bid(p) for p in house.tolist()], self.rng)
             if won is None:
                 break
             choice = Choice(self.new_id(), won.bid.candidate, won)
             choices.append(choice)
-            page.served(choice.candidate)
-            if ctx.user_key is not None and ctx.personalization:
-                keys = caps.served_keys(choice.candidate)
-                self.recent.record(ctx.user_key, ctx.now.timestamp(), keys)
-            if len(choices) < wanted.count:  # more to choose here: not the same ad again
-                ad, creative = choice.candidate.ad.id, choice.candidate.creative.id
-                kept = [c for c in kept if c.ad.id != ad and c.creative.id != creative]
-        if trail is not None:
-            chosen = {c.candidate.ad.id for c in choices}
-            for c in kept:
-                if c.ad.id not in chosen:
-                    value = scored[c.ad.id][1]
-                    reason = f"lost the auction: eCPM {value:.4f} (floor {floor:.4f})"
-                    trail.append(Dropped(c.ad.id, "auction", reason))
+            pos = ranked.by_ad[choice.candidate.ad.id]
+            self._served(choice.candidate, ranked.served_keys[pos], ctx, page)
+            kept[pos] = False  # more here: not the same again
+            for pos in ranked.by_creative[choice.candidate.creative.id]:
+                kept[pos] = False
         return choices
 
-
-def _ad_verdict(
-    c: Candidate,
-    types: set[str],
-    page: _Page,
-    ad_caps: bool,
-    recent: caps.RecentDecisions,
-    user_key: str | None,
-    now: float,
-) -> tuple[str, str | None]:
-    if types and c.creative.ad_type not in types:
-        return "eligible", f"ad type {c.creative.ad_type} not requested"
-    if ad_caps:
-        reason = caps.check(c, page.features, recent, user_key, now, ad_level=True)
-        if reason is not None:
-            return "caps", reason
-    return "no_duplicates", page.not_on_page(c)
+    def _served(
+        self, c: Candidate, keys: tuple[str, ...], ctx: RequestContext, page: _Page
+    ) -> None:
+        page.ads.add(c.ad.id)
+        page.creatives.add(c.creative.id)
+        if ctx.user_key is None or not ctx.personalization:
+            return
+        now = ctx.now.timestamp()
+        self.recent.record(ctx.user_key, now, keys)
+        # what was just chosen counts towards its caps for the page's next placements
+        counted = [k for k in keys if k in page.index.rules_by_key]
+        if counted:
+            more = page.index.capped(page.features, self.recent, ctx.user_key, now, counted)
+            if more is not None:
+                page.capped = more if page.capped is None else page.capped | more
 
 
-def _is_house(c: Candidate) -> bool:
-    return c.flight.priority >= auction.HOUSE_PRIORITY
-
-
-_NOTHING = Delivery()
-MAX_MEMO = 200_000  # remembered targeting answers (cleared when full, and per catalog)
-MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
-
-
-@dataclass
 class _Page:
-    """What one request has decided so far: for no-duplicates and per-flight answers."""
+    """One request's shared answers: the flight masks, what it served, per-placement contexts."""
 
-    request: DecisionRequest
-    features: UserFeatures | None
-    ads: set[str] = field(default_factory=set)
-    creatives: set[str] = field(default_factory=set)
-    flights: set[str] = field(default_factory=set)  # of the ads served
-    eligible: dict[str, str | None] = field(default_factory=dict)
-    settled: dict[tuple[str, object], tuple[str, str] | None] = field(default_factory=dict)
-    paced: dict[str, bool] = field(default_factory=dict)
-    capped: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # advertiser, why
-    contexts: dict[str, RequestContext] = field(default_factory=dict)
+    __slots__ = (
+        "ads",
+        "base",
+        "capped",
+        "contexts",
+        "creatives",
+        "features",
+        "index",
+        "paced",
+        "request",
+    )
 
-    def context_for(self, info: PlacementInfo, wanted: PlacementRequest) -> RequestContext:
-        """The request's context with this placement's site, zone and key-values."""
-        key = f"{info.placement.id}|{sorted(wanted.properties.items())}"
+    def __init__(
+        self, request: DecisionRequest, features: UserFeatures | None, index: FlightIndex
+    ) -> None:
+        self.request, self.features, self.index = request, features, index
+        self.base: Mask = index.everything  # running, unspent and paced: set first thing
+        self.paced: Mask | None = None  # None: no flight is throttled
+        self.capped: Mask | None = None  # flights at a cap for this user
+        self.ads: set[str] = set()
+        self.creatives: set[str] = set()
+        self.contexts: dict[tuple[str, object], tuple[RequestContext, Mask]] = {}
+
+    def context_for(
+        self, info: PlacementInfo, wanted: PlacementRequest
+    ) -> tuple[RequestContext, Mask]:
+        """The request's context with this placement's site, zone and key-values, and the
+        flights whose targeting (expressions included) lets it through."""
+        key = (info.placement.id, tuple(sorted(wanted.properties.items())))
         if key not in self.contexts:
             base = self.request.ctx
-            self.contexts[key] = replace(
-                base,
-                site_id=info.site.id,
-                zone_id=info.zone.id,
-                properties={**base.properties, **wanted.properties},
-            )
+            properties = {**base.properties, **wanted.properties}
+            ctx = base.at_placement(info.site.id, info.zone.id, properties)
+            targeted = self.index.targeted(ctx)
+            held = self.index.expressions_hold(ctx)
+            self.contexts[key] = (ctx, targeted if held is None else targeted & held)
         return self.contexts[key]
 
     def not_on_page(self, c: Candidate) -> str | None:
@@ -340,18 +281,10 @@ class _Page:
             return "creative already on this page"
         return None
 
-    def served(self, c: Candidate) -> None:
-        self.ads.add(c.ad.id)
-        self.creatives.add(c.creative.id)
-        self.flights.add(c.flight.id)
-        # what was just chosen counts towards its advertiser's caps from now on
-        for flight_id in [f for f, (adv, _) in self.capped.items() if adv == c.advertiser.id]:
-            del self.capped[flight_id]
 
-
-def _no_fill(info: PlacementInfo, kept: list[Candidate]) -> str:
+def _no_fill(info: PlacementInfo, survivors: int) -> str:
     if not info.candidates:
         return "no ads fit this placement"
-    if not kept:
+    if not survivors:
         return "every candidate was filtered out"
     return "no bid met the floor"

@@ -45,6 +45,7 @@ class Pacer:
     max_step: float = 2.0  # the probability changes by at most x2 or /2 per update
     smoothing: float = 0.1  # weight of the newest interval in the potential-rate estimate
     _states: dict[str, _State] = field(default_factory=dict)
+    version: int = 0  # bumped by every update: who caches probabilities knows when to redo
 
     def probability(self, flight_id: str) -> float:
         state = self._states.get(flight_id)
@@ -57,6 +58,7 @@ class Pacer:
     def update(self, flight: Flight, delivery: Delivery, now: datetime) -> float:
         """Re-estimate the flight's probability from its delivery; returns it."""
         state = self._states.setdefault(flight.id, _State())
+        self.version += 1
         t = now.timestamp()
         if flight.pacing is PacingMode.ASAP or exhausted(flight, delivery) is not None:
             state.probability = 1.0

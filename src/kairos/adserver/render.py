@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from kairos.adserver import tracking
@@ -101,19 +102,24 @@ def creative_html(choice: Choice, click_url: str) -> str | None:
     """Advertiser HTML as given (the tag renders it in a sandboxed frame); an image creative
     as an escaped link to the signed click URL."""
     creative = choice.candidate.creative
+    link = html.escape(click_url, quote=True)
     if creative.html:
-        return creative.html.replace("{{click_url}}", html.escape(click_url, quote=True))
+        return creative.html.replace("{{click_url}}", link)
     if creative.image_url:
-        size = ""
-        if creative.width and creative.height:
-            size = f' width="{creative.width}" height="{creative.height}"'
-        alt = html.escape(creative.title or creative.name, quote=True)
-        return (
-            f'<a href="{html.escape(click_url, quote=True)}" rel="nofollow noopener" '
-            f'target="_blank"><img src="{html.escape(creative.image_url, quote=True)}"'
-            f'{size} alt="{alt}"></a>'
-        )
+        title = creative.title or creative.name
+        before, after = _image_link(creative.image_url, creative.width, creative.height, title)
+        return f"{before}{link}{after}"
     return None
+
+
+@lru_cache(maxsize=16_384)  # per creative: only the click URL changes between decisions
+def _image_link(image_url: str, width: int | None, height: int | None, alt: str) -> tuple[str, str]:
+    size = f' width="{width}" height="{height}"' if width and height else ""
+    image = html.escape(image_url, quote=True)
+    return '<a href="', (
+        f'" rel="nofollow noopener" target="_blank"><img src="{image}"{size} '
+        f'alt="{html.escape(alt, quote=True)}"></a>'
+    )
 
 
 def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decision]:

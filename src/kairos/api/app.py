@@ -103,12 +103,13 @@ def create_app(
         description="Real-time Dynamic Creative Optimization on Apache Kafka.",
     )
     errors.install(app)
+    # routes are matched in order: the hot paths first, management (many routes) last
     app.include_router(health.router)
+    app.include_router(decisions.router)
+    app.include_router(tracking.router)
     app.include_router(events.router)
     app.include_router(management.router)
     app.include_router(keys.router)
-    app.include_router(decisions.router)
-    app.include_router(tracking.router)
     app.include_router(reports.router)
     openapi.install(app, events.BODY_SCHEMAS | decisions.BODY_SCHEMAS)
     return app

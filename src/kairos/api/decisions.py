@@ -159,20 +159,29 @@ def _context(request: Request, wanted: DecisionIn, now: datetime) -> tuple[Reque
 
 
 def _log(svc: Any, records: list[Any]) -> None:
+    """Produce the decision records without holding the response: enqueued at once, the
+    delivery reported later (a failure is counted and logged); only what meets a full local
+    queue waits in a task."""
     topic = svc.topics.decisions
     messages = [
         Message(topic, (r.user_key or r.decision_id).encode(), _ENCODER.encode(r)) for r in records
     ]
-    task = asyncio.get_running_loop().create_task(svc.sink.send(messages))
-    task.add_done_callback(_logged)
-    svc.pending_logs.add(task)
-    task.add_done_callback(svc.pending_logs.discard)
+    enqueued = svc.sink.send_nowait(messages, _log_failed)
+    if enqueued < len(messages):
+        task = asyncio.get_running_loop().create_task(svc.sink.send(messages[enqueued:]))
+        task.add_done_callback(_logged)
+        svc.pending_logs.add(task)
+        task.add_done_callback(svc.pending_logs.discard)
 
 
 def _logged(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        DECISIONS.labels("log_failed").inc()
-        log.warning("decision log failed", extra=kv(error=repr(task.exception())))
+        _log_failed(repr(task.exception()))
+
+
+def _log_failed(error: str) -> None:
+    DECISIONS.labels("log_failed").inc()
+    log.warning("decision log failed", extra=kv(error=error))
 
 
 def _bearer(request: Request) -> Any:

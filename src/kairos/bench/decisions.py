@@ -56,6 +56,7 @@ KEYWORDS = ["travel", "outdoor", "eco", "fashion", "news", "sports", "tech", "fo
 class DecisionsPlan:
     duration_s: float = 20.0
     connections: int = 4
+    workers: int = 1  # API processes serving both the decisions and the bare endpoint
     rate: float = 1000.0  # requests/s of the fixed-rate run
     ads: int = 1000
     flights: int = 100
@@ -295,7 +296,7 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         progress(f"seeding {plan.ads} ads over {plan.flights} flights")
         ads = _seed(env, plan)
         bodies = _bodies(plan)
-        with api_server(env) as base:
+        with api_server(env, workers=plan.workers) as base:
             progress("warming up")
             _closed_loop(base, "POST", "/v1/decisions", bodies, plan.connections, 2.0)
             fill_rate = _fill_rate(base, bodies)
@@ -324,4 +325,5 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "flights": plan.flights,
         "fill_rate": round(fill_rate, 3),
         "placements_per_request": 3,
+        "api_workers": plan.workers,
     }

@@ -106,9 +106,14 @@ def decisions_command(
     quick: bool = QUICK,
     rate: float = typer.Option(1000.0, help="Requests/s of the fixed-rate latency run"),
     duration: float = typer.Option(20.0, help="Seconds per measurement"),
+    connections: int = typer.Option(4, min=1, help="Connections of the closed-loop runs"),
+    workers: int = typer.Option(1, min=1, help="API worker processes (both endpoints)"),
 ) -> None:
     """Decisions/s and latency over HTTP on 1,000 ads, vs. a bare endpoint of the same server."""
     plan = decisions_bench.DecisionsPlan(
-        duration_s=min(duration, 5.0) if quick else duration, rate=rate
+        duration_s=min(duration, 5.0) if quick else duration,
+        rate=rate,
+        connections=connections,
+        workers=workers,
     )
     _report("decisions", json_path, lambda: decisions_bench.run(settings_of(ctx), plan, _progress))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -28,8 +28,16 @@ class Message(NamedTuple):
     headers: list[tuple[str, str | bytes | None]] | None = None
 
 
+Failed = Callable[[str], None]  # told why a message sent without waiting was not delivered
+
+
 class MessageSink(Protocol):
     async def send(self, messages: Sequence[Message]) -> None: ...
+
+    def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
+        """Enqueue without waiting for delivery (logs that must not hold a response);
+        returns how many were enqueued: the rest met a full local queue, `send` them."""
+        ...
 
     async def ping(self, timeout_s: float = 1.0) -> bool: ...
 
@@ -128,6 +136,24 @@ class KafkaSink:
             )
         self._brokers_down = False
 
+    def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
+        def report(err: KafkaError | None, _msg: object = None) -> None:
+            if err is not None:
+                failed(err.str())
+
+        produce = self._producer.produce
+        for index, m in enumerate(messages):
+            try:
+                if m.headers:
+                    produce(m.topic, m.value, m.key, headers=m.headers, on_delivery=report)
+                else:
+                    produce(m.topic, m.value, m.key, on_delivery=report)
+            except BufferError:
+                return index
+            except KafkaException as exc:
+                failed(f"not enqueued: {exc}")
+        return len(messages)
+
     async def _produce(self, messages: Sequence[Message], request: _Request) -> None:
         produce, report = self._producer.produce, request.on_delivery
         for index, m in enumerate(messages):
@@ -173,6 +199,14 @@ class MemorySink:
         if not self.available:
             raise KafkaUnavailable("Kafka is unreachable", detail={"delivered": 0})
         self.messages.extend(messages)
+
+    def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
+        if not self.available:
+            for _ in messages:
+                failed("Kafka is unreachable")
+        else:
+            self.messages.extend(messages)
+        return len(messages)
 
     async def ping(self, timeout_s: float = 1.0) -> bool:
         return self.available

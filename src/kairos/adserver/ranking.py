@@ -1,0 +1,119 @@
+"""A placement's candidates in auction order, as arrays: the auction becomes a scan.
+
+Sorted by priority tier (1 first, house ads last), then eCPM (highest first), the first
+biddable candidate that survives the request's masks is the winner and the next one of its
+tier sets the price; the static-rules lottery draws within that same tier. With a scorer
+whose answer does not depend on the request, the order is computed once per catalog and
+scorer refresh; otherwise per request, over the candidates whose flights passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kairos.adserver import auction, caps
+from kairos.adserver.auction import Bid, Prediction, Won
+from kairos.adserver.catalog import Candidate
+from kairos.adserver.index import FlightIndex, Mask
+from kairos.adserver.model import CapScope
+
+Positions = np.ndarray[Any, np.dtype[np.intp]]
+MAX_CLEARED = 10_000  # remembered (winner, runner-up, floor) auctions per placement
+
+
+@dataclass(frozen=True)
+class Ranked:
+    candidates: tuple[Candidate, ...]
+    predictions: tuple[Prediction, ...]
+    ecpm: np.ndarray[Any, np.dtype[np.float64]]
+    priority: np.ndarray[Any, np.dtype[np.int64]]
+    flight: Positions  # each candidate's flight in the index
+    house: Mask
+    by_ad: dict[str, int]
+    by_creative: dict[str, list[int]]
+    ad_capped: tuple[int, ...]  # candidates with ad-level caps: checked one by one
+    ad_ids: tuple[str, ...]
+    priorities: tuple[int, ...]  # the arrays' values as Python numbers, for scalar reads
+    ecpms: tuple[float, ...]
+    served_keys: tuple[tuple[str, ...], ...]  # the frequency counters a serve counts in
+    _biddable: dict[float, Mask] = field(default_factory=dict, repr=False)
+    _types: dict[frozenset[str], Mask] = field(default_factory=dict, repr=False)
+    _cleared: dict[tuple[int, int | None, float], Won | None] = field(
+        default_factory=dict, repr=False
+    )
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def bid(self, pos: int) -> Bid:
+        return Bid(self.candidates[pos], self.predictions[pos], self.ecpms[pos])
+
+    def biddable(self, floor: float) -> Mask:
+        """Paid candidates at or above the floor (house ads never bid)."""
+        mask = self._biddable.get(floor)
+        if mask is None:
+            mask = self._biddable[floor] = (self.ecpm >= floor) & ~self.house
+        return mask
+
+    def of_types(self, types: frozenset[str]) -> Mask:
+        mask = self._types.get(types)
+        if mask is None:
+            mask = np.array([c.creative.ad_type in types for c in self.candidates], dtype=bool)
+            self._types[types] = mask
+        return mask
+
+    def second_price(self, top: list[int], floor: float) -> Won | None:
+        """The auction between the winner and runner-up (`top`): immutable, so remembered."""
+        key = (top[0], top[1] if len(top) > 1 else None, floor) if top else (-1, None, floor)
+        if key not in self._cleared:
+            if len(self._cleared) >= MAX_CLEARED:
+                self._cleared.clear()
+            self._cleared[key] = auction.second_price([self.bid(p) for p in top], floor)
+        return self._cleared[key]
+
+    def tier(self, winners: Positions) -> list[int]:
+        """The leading run of `winners` (in rank order) that shares the first one's tier."""
+        positions: list[int] = winners.tolist()
+        if len(positions) < 2:
+            return positions
+        priority = self.priorities
+        first = priority[positions[0]]
+        for n, pos in enumerate(positions):
+            if priority[pos] != first:
+                return positions[:n]
+        return positions
+
+
+def rank(
+    candidates: Sequence[Candidate], predictions: Sequence[Prediction], index: FlightIndex
+) -> Ranked:
+    ecpms = [auction.ecpm(c, p) for c, p in zip(candidates, predictions, strict=True)]
+    order = sorted(range(len(candidates)), key=lambda i: (candidates[i].flight.priority, -ecpms[i]))
+    ranked = [candidates[i] for i in order]
+    by_creative: dict[str, list[int]] = {}
+    for pos, c in enumerate(ranked):
+        by_creative.setdefault(c.creative.id, []).append(pos)
+    priority = np.array([c.flight.priority for c in ranked], dtype=np.int64)
+    return Ranked(
+        candidates=tuple(ranked),
+        predictions=tuple(predictions[i] for i in order),
+        ecpm=np.array([ecpms[i] for i in order], dtype=float),
+        priority=priority,
+        flight=np.array([index.position[c.flight.id] for c in ranked], dtype=np.intp),
+        house=priority >= auction.HOUSE_PRIORITY,
+        by_ad={c.ad.id: pos for pos, c in enumerate(ranked)},
+        by_creative=by_creative,
+        ad_capped=tuple(
+            pos
+            for pos, c in enumerate(ranked)
+            if any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
+        ),
+        ad_ids=tuple(c.ad.id for c in ranked),
+        served_keys=tuple(caps.served_keys(c) for c in ranked),
+        priorities=tuple(c.flight.priority for c in ranked),
+        ecpms=tuple(ecpms[i] for i in order),
+    )
