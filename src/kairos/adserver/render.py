@@ -11,6 +11,7 @@ from typing import Any
 from kairos.adserver import tracking
 from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, PlacementResult
+from kairos.adserver.model import RateType
 from kairos.adserver.tracking import Kind, Signer
 from kairos.domain.decisions import Decision
 
@@ -85,16 +86,25 @@ def tracking_urls(
         "g": "1" if ctx.personalization else "0",
         "x": str(int(ctx.now.timestamp() + links.ttl_s)),
     }
-    impression_cost = str(choice.won.cost) if c.flight.rate_type.value == "cpm" else "0"
-    click_cost = str(choice.won.cost) if c.flight.rate_type.value == "cpc" else "0"
-    base, signer = links.base_url, links.signer
+    rate = c.flight.rate_type
+    impression_cost = str(choice.won.cost) if rate is RateType.CPM else "0"
+    click_cost = str(choice.won.cost) if rate is RateType.CPC else "0"
+    signed = tracking.urls(
+        links.base_url,
+        links.signer,
+        fields,
+        {
+            Kind.IMPRESSION: {"m": impression_cost},
+            Kind.VIEWABLE: {},
+            Kind.CLICK: {"m": click_cost, "u": c.creative.click_url},
+            Kind.EVENT: {"n": "{name}"},
+        },
+    )
     return {
-        "impression": tracking.url(base, Kind.IMPRESSION, signer, fields | {"m": impression_cost}),
-        "viewable": tracking.url(base, Kind.VIEWABLE, signer, fields),
-        "click": tracking.url(
-            base, Kind.CLICK, signer, fields | {"m": click_cost, "u": c.creative.click_url}
-        ),
-        "event": tracking.url(base, Kind.EVENT, signer, fields | {"n": "{name}"}),
+        "impression": signed[Kind.IMPRESSION],
+        "viewable": signed[Kind.VIEWABLE],
+        "click": signed[Kind.CLICK],
+        "event": signed[Kind.EVENT],
     }
 
 

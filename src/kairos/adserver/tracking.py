@@ -83,16 +83,30 @@ def event_id(kind: Kind, decision_id: str, name: str = "") -> str:
 def url(base: str, kind: Kind, signer: Signer, fields: dict[str, str]) -> str:
     """`base` is the server's public URL; `fields` must hold d, a, p, k, x (and u for clicks,
     n for custom events, m for the event's cost, el for the creative's elements)."""
-    fields = fields | {"t": kind.value}
-    items = sorted(fields.items())
-    signature = signer.sign_canonical("&".join([f"{k}={v}" for k, v in items]))
-    query = "&".join([f"{k}={_quoted(v)}" for k, v in items])
-    return f"{base}/v1/t/{kind.value}?{query}&{SIGNATURE}={signature}"
+    return urls(base, signer, fields, {kind: {}})[kind]
 
 
-def _quoted(value: str) -> str:
-    # ids, hex keys and times need no escaping; URLs, prices and free text may
-    return value if value.isascii() and value.isalnum() else _escaped(value)
+def urls(
+    base: str, signer: Signer, common: dict[str, str], extras: dict[Kind, dict[str, str]]
+) -> dict[Kind, str]:
+    """One signed URL per kind in `extras`, each with the `common` fields and its own: the
+    common ones are rendered once. The query is the canonical form (fields sorted by name),
+    escaped, then the signature."""
+    shared = [_pair(k, v) for k, v in common.items()]
+    signed = {}
+    for kind, more in extras.items():
+        own = [_pair(k, v) for k, v in more.items()]
+        items = sorted([*shared, *own, _pair("t", kind.value)])
+        signature = signer.sign_canonical("&".join([plain for _, plain, _ in items]))
+        query = "&".join([quoted for _, _, quoted in items])
+        signed[kind] = f"{base}/v1/t/{kind.value}?{query}&{SIGNATURE}={signature}"
+    return signed
+
+
+def _pair(key: str, value: str) -> tuple[str, str, str]:
+    """(key, "key=value", "key=value" escaped for a query)."""
+    plain = f"{key}={value}"
+    return key, plain, plain if value.isascii() and value.isalnum() else f"{key}={_escaped(value)}"
 
 
 @lru_cache(maxsize=8192)  # click-through URLs repeat across decisions
