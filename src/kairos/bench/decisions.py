@@ -5,8 +5,9 @@ The inventory (seeded, written through the same repository the management API us
 live ads over 100 flights in 20 campaigns of 5 advertisers, with targeting (countries,
 devices, keywords, day-parts, expressions on user features) and frequency caps; 8 placements.
 Each request asks for 3 placements for one of 5,000 visitors (80 % consenting). Two loads:
-closed-loop with a few keep-alive connections for the most requests/s, and an open loop at a
-fixed rate (1,000/s by default) for latency at that rate.
+closed-loop with a few keep-alive connections for the most requests/s, an open loop at a
+fixed rate (1,000/s by default) for latency at that rate, and one at half the closed loop's
+rate for latency where the machine is not saturated.
 """
 
 from __future__ import annotations
@@ -310,6 +311,9 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
             )
             progress(f"decisions at a fixed {plan.rate:.0f} requests/s")
             achieved, fixed = _fixed_rate(base, bodies, plan.rate, plan.duration_s)
+            half = max(rps / 2, 1.0)  # latency where this machine is not saturated
+            progress(f"decisions at half the closed loop's rate, {half:.0f} requests/s")
+            _, at_half = _fixed_rate(base, bodies, half, plan.duration_s)
     at_rate = percentiles_ms(fixed)
     return {
         "requests_per_s": rps,
@@ -317,6 +321,9 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "p99_ms": at_rate["p99_ms"],
         "rate": plan.rate,
         "achieved_rate": round(achieved, 1),
+        "half_load_rate": round(max(rps / 2, 1.0), 1),
+        "half_load_p50_ms": percentiles_ms(at_half)["p50_ms"],
+        "half_load_p99_ms": percentiles_ms(at_half)["p99_ms"],
         "closed_loop_p50_ms": percentiles_ms(closed)["p50_ms"],
         "closed_loop_p99_ms": percentiles_ms(closed)["p99_ms"],
         "bare_requests_per_s": bare_rps,
