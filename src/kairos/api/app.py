@@ -101,6 +101,9 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="Real-time Dynamic Creative Optimization on Apache Kafka.",
+        # metrics are Prometheus (`/metrics`); FastAPI's OpenTelemetry hooks cost every
+        # request a provider check for nothing
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     # routes are matched in order: the hot paths first, management (many routes) last

@@ -45,6 +45,7 @@ LATENCY = Histogram(
     "Time to decide one request",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
 )
+_FILLED, _NO_FILL = DECISIONS.labels("filled"), DECISIONS.labels("no_fill")
 Scalar = str | int | float | bool | None
 _FEATURES = FeatureConfig()
 
@@ -142,7 +143,7 @@ async def decide(request: Request) -> Response:
     placements = [render.placement_json(r, ctx, links, explain) for r in results]
     _log(svc, [d for r in results for d in render.decision_records(r, ctx)])
     for r in results:
-        DECISIONS.labels("filled" if r.choices else "no_fill").inc()
+        (_FILLED if r.choices else _NO_FILL).inc()
     LATENCY.observe((datetime.now(UTC) - started).total_seconds())
     return json_response({"placements": placements})
 
