@@ -165,6 +165,24 @@ def test_tracking_counts_once_and_refuses_forgeries(
     assert len(sink.on(names.events(EventType.CLICK))) == 1  # and nothing counted
 
 
+def test_custom_events_count_once_per_name_the_page_puts_in(
+    client: TestClient, sink: MemorySink, settings: Settings
+) -> None:
+    ad = decide(client, user_id="u1")["placements"][0]["ads"][0]
+    template = ad["tracking"]["event"].removeprefix("http://127.0.0.1:8000")
+    assert template.endswith("&n={name}")
+    for name in ["play", "play", "complete"]:
+        assert client.get(template.replace("{name}", name)).status_code == 200
+    assert client.get(template).status_code == 200  # the placeholder itself counts nothing
+    tampered = template.replace("{name}", "play").replace(ad["decision_id"], "f" * 32)
+    assert client.get(tampered).status_code == 200  # a pixel answers, but counts nothing
+    events = [
+        msgspec.json.decode(m.value) for m in sink.on(topics(settings).events(EventType.CUSTOM))
+    ]
+    assert sorted(e["name"] for e in events) == ["complete", "play"]
+    assert {e["properties"]["decision_id"] for e in events} == {ad["decision_id"]}
+
+
 def test_bad_requests_get_a_clear_422(client: TestClient) -> None:
     response = client.post("/v1/decisions", json={"placements": []})
     assert response.status_code == 422

@@ -97,7 +97,7 @@ def tracking_urls(
             Kind.IMPRESSION: {"m": impression_cost},
             Kind.VIEWABLE: {},
             Kind.CLICK: {"m": click_cost, "u": c.creative.click_url},
-            Kind.EVENT: {"n": "{name}"},
+            Kind.EVENT: {},
         },
     )
     return {

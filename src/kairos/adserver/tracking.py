@@ -3,7 +3,9 @@
 Every URL carries the decision id, the ad, the placement, the pseudonymous user, the cost of
 the event, an expiry and an HMAC-SHA256 over all of them, so that nobody can forge, alter or
 prolong one. Events built from them have deterministic ids (`imp-<decision id>`, …): however
-often a URL is fetched, the stream counts it once per decision.
+often a URL is fetched, the stream counts it once per decision. A custom-event URL ends in
+`n={name}`, outside the signature: the page (or video player) puts the event's name there,
+and each name counts once per decision.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Any
 from urllib.parse import quote
 
 SIGNATURE = "s"
+NAME = "n"  # a custom event's name: chosen by the page, so not signed
+NAME_PLACEHOLDER = "{name}"
+UNSIGNED = frozenset({SIGNATURE, NAME})
 _BLOCK = 64  # SHA-256's block size in bytes
 
 
@@ -51,7 +56,7 @@ class Signer:
 
     def signature(self, fields: dict[str, str]) -> str:
         return self.sign_canonical(
-            "&".join(f"{k}={fields[k]}" for k in sorted(fields) if k != SIGNATURE)
+            "&".join(f"{k}={fields[k]}" for k in sorted(fields) if k not in UNSIGNED)
         )
 
     def sign_canonical(self, canonical: str) -> str:
@@ -82,7 +87,7 @@ def event_id(kind: Kind, decision_id: str, name: str = "") -> str:
 
 def url(base: str, kind: Kind, signer: Signer, fields: dict[str, str]) -> str:
     """`base` is the server's public URL; `fields` must hold d, a, p, k, x (and u for clicks,
-    n for custom events, m for the event's cost, el for the creative's elements)."""
+    m for the event's cost, el for the creative's elements)."""
     return urls(base, signer, fields, {kind: {}})[kind]
 
 
@@ -100,6 +105,8 @@ def urls(
         signature = signer.sign_canonical("&".join([plain for _, plain, _ in items]))
         query = "&".join([quoted for _, _, quoted in items])
         signed[kind] = f"{base}/v1/t/{kind.value}?{query}&{SIGNATURE}={signature}"
+        if kind is Kind.EVENT:
+            signed[kind] += f"&{NAME}={NAME_PLACEHOLDER}"
     return signed
 
 

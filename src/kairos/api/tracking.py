@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ TRACKED = Counter(
 )
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NO_STORE = {"Cache-Control": "no-store, max-age=0"}
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # a custom event name the page chose
 
 
 class Replays:
@@ -91,6 +93,9 @@ async def _track(request: Request, kind: Kind) -> tuple[Verdict, dict[str, str]]
     fields = dict(request.query_params)
     now = time.time()
     verdict = svc.links.signer.verify(fields, now)
+    if kind is Kind.EVENT and not _EVENT_NAME.fullmatch(fields.get(tracking.NAME, "")):
+        TRACKED.labels(kind.value, "bad_name").inc()  # e.g. "{name}" left unreplaced
+        return Verdict.FORGED, fields
     if verdict is not Verdict.OK or fields.get("t") != kind.value:
         verdict = Verdict.FORGED if verdict is Verdict.OK else verdict
         TRACKED.labels(kind.value, verdict.value).inc()

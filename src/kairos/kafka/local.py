@@ -197,8 +197,7 @@ class LocalBroker:
             "kafka.tools.StorageTool",
             "format",
             "--standalone",
-            "-t",
-            _cluster_id(),
+            f"--cluster-id={_cluster_id()}",  # "=": an id may start with "-"
             "-c",
             str(self._properties),
         )
