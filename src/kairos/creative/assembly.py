@@ -1,0 +1,141 @@
+"""Assembly: the combinations of a dynamic creative that a request may see, and the choice
+among them before the models choose.
+
+Each slot's options are the advertiser's variants for it whose rule holds here, or the slot's
+default when none does; a product slot gets the matching products, ranked. Combinations are
+the cross product of the options, enumerated when small and sampled (distinct, seeded) when
+larger than the template's `max_combinations`. Each one records its elements slot by slot
+(variant id, "default", or product ids as `slot.1`, `slot.2`, …) so that decisions, impression
+events and reports can say what was shown. Without a model the choice is rules first (the
+combination with the most targeted variants), then a draw weighted by the variants' weights.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kairos.creative import rules
+from kairos.creative.model import Product, Slot, SlotKind, Template, Variant
+
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to fill one slot."""
+
+    element: str  # variant id, or "default"
+    value: Any
+    weight: int = 100
+    targeted: bool = False  # a variant whose rule held (rather than one shown anywhere)
+
+
+@dataclass(frozen=True)
+class Combination:
+    elements: dict[str, str]  # slot (or `slot.N` for products) -> variant or product id
+    values: dict[str, Any]  # slot -> value; product slots hold lists of products
+    weight: float  # the product of its variants' weights
+    targeted: int  # how many of its variants were chosen by a rule
+
+
+def options(
+    slot: Slot, variants: Sequence[Variant], variables: Mapping[str, object]
+) -> list[Option]:
+    """The slot's variants allowed here, or its default."""
+    allowed = [v for v in rules.allowed(variants, variables) if v.weight > 0]
+    if not allowed:
+        return [Option(DEFAULT, slot.default)]
+    return [Option(v.id, v.value, v.weight, v.rule is not None) for v in allowed]
+
+
+def products_for(
+    template: Template,
+    slot: Slot,
+    products: Sequence[Product],
+    variables: Mapping[str, object],
+) -> list[Product]:
+    matching = rules.matching_products(products, template.product_filter, variables)
+    return rules.rank_products(matching, variables)[: slot.count]
+
+
+def combinations(
+    template: Template,
+    variants: Mapping[str, Sequence[Variant]],
+    products: Sequence[Product],
+    variables: Mapping[str, object],
+    rng: random.Random,
+) -> list[Combination]:
+    """The candidate combinations (at most `template.max_combinations`); empty when a product
+    slot has no product to show."""
+    per_slot: list[tuple[Slot, list[Option]]] = []
+    for slot in template.slots:
+        if slot.kind is SlotKind.PRODUCTS:
+            chosen = products_for(template, slot, products, variables)
+            if not chosen:
+                return []
+            per_slot.append((slot, [Option(DEFAULT, chosen)]))
+        else:
+            per_slot.append((slot, options(slot, variants.get(slot.name, ()), variables)))
+    sizes = [len(opts) for _, opts in per_slot]
+    return [
+        _combination(per_slot, digits) for digits in _picks(sizes, template.max_combinations, rng)
+    ]
+
+
+def choose(candidates: Sequence[Combination], rng: random.Random) -> tuple[Combination, float]:
+    """Rules first, then by weight: the combination and the probability it had."""
+    most = max(c.targeted for c in candidates)
+    best = [c for c in candidates if c.targeted == most]
+    total = sum(c.weight for c in best)
+    if total <= 0:
+        return best[0], 1.0 / len(best)
+    pick = rng.random() * total
+    for combination in best:
+        pick -= combination.weight
+        if pick < 0:
+            break
+    return combination, combination.weight / total
+
+
+def _picks(sizes: Sequence[int], limit: int, rng: random.Random) -> list[list[int]]:
+    """Every combination (one option index per slot) when there are at most `limit`, else
+    `limit` distinct ones drawn uniformly."""
+    total = math.prod(sizes)
+    if total <= limit:
+        return [_digits(index, sizes) for index in range(total)]
+    if total <= 4 * limit:  # dense: draw indices without replacement
+        return [_digits(index, sizes) for index in rng.sample(range(total), limit)]
+    seen: set[tuple[int, ...]] = set()  # sparse (and possibly astronomically many): draw digits
+    while len(seen) < limit:
+        seen.add(tuple(rng.randrange(size) for size in sizes))
+    return [list(digits) for digits in sorted(seen)]
+
+
+def _digits(index: int, sizes: Sequence[int]) -> list[int]:
+    """`index` in the mixed radix of the slots' option counts: one option per slot."""
+    digits = []
+    for size in reversed(sizes):
+        index, digit = divmod(index, size)
+        digits.append(digit)
+    return digits[::-1]
+
+
+def _combination(per_slot: Sequence[tuple[Slot, list[Option]]], digits: list[int]) -> Combination:
+    elements: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    weight, targeted = 1.0, 0
+    for (slot, opts), digit in zip(per_slot, digits, strict=True):
+        option = opts[digit]
+        values[slot.name] = option.value
+        if slot.kind is SlotKind.PRODUCTS:
+            for n, product in enumerate(option.value, start=1):
+                elements[f"{slot.name}.{n}"] = product.id
+        else:
+            elements[slot.name] = option.element
+            weight *= option.weight / 100
+            targeted += option.targeted
+    return Combination(elements, values, weight, targeted)
