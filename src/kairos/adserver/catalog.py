@@ -23,6 +23,7 @@ from kairos.adserver.model import (
     Status,
     Zone,
 )
+from kairos.creative.model import Product, Template, Variant
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,29 @@ class PlacementInfo:
 
 
 @dataclass(frozen=True)
+class Dynamic:
+    """What dynamic creatives are assembled from: live templates, active variants by
+    advertiser and slot, and the available products of each feed the templates use."""
+
+    templates: dict[str, Template] = field(default_factory=dict)
+    variants: dict[str, dict[str, tuple[Variant, ...]]] = field(default_factory=dict)
+    products: dict[str, tuple[Product, ...]] = field(default_factory=dict)
+
+    def variants_of(self, advertiser_id: str) -> dict[str, tuple[Variant, ...]]:
+        return self.variants.get(advertiser_id, {})
+
+    def products_of(self, template: Template) -> tuple[Product, ...]:
+        return self.products.get(template.feed_id, ()) if template.feed_id else ()
+
+
+@dataclass(frozen=True)
 class Catalog:
     version: str
     placements: dict[str, PlacementInfo] = field(default_factory=dict)
     by_div: dict[str, str] = field(default_factory=dict)  # div name -> placement id
     flights: dict[str, Flight] = field(default_factory=dict)
     ads: dict[str, Candidate] = field(default_factory=dict)
+    dynamic: Dynamic = field(default_factory=Dynamic)
 
     def placement(self, key: str) -> PlacementInfo | None:
         """By placement id, or by the page's div name."""
@@ -82,6 +100,9 @@ def build(
     sites: Iterable[Site],
     zones: Iterable[Zone],
     placements: Iterable[Placement],
+    templates: Iterable[Template] = (),
+    variants: Iterable[Variant] = (),
+    products: Iterable[Product] = (),
 ) -> Catalog:
     live_advertisers = {a.id: a for a in advertisers if a.status is Status.ACTIVE}
     live_campaigns = {
@@ -92,6 +113,7 @@ def build(
     live_flights = {
         f.id: f for f in flights if f.status is Status.ACTIVE and f.campaign_id in live_campaigns
     }
+    dynamic = _dynamic(live_advertisers, templates, variants, products)
     creative_by_id = {c.id: c for c in creatives}
     candidates: dict[str, Candidate] = {}
     for ad in ads:
@@ -103,6 +125,8 @@ def build(
         advertiser = live_advertisers[campaign.advertiser_id]
         if creative.advertiser_id != advertiser.id:
             continue  # an ad may only show its own advertiser's creative
+        if creative.template_id is not None and creative.template_id not in dynamic.templates:
+            continue  # a dynamic creative whose template is not live
         candidates[ad.id] = Candidate(ad, creative, flight, campaign, advertiser)
     site_by_id = {s.id: s for s in sites if s.status is Status.ACTIVE}
     zone_by_id = {z.id: z for z in zones if z.site_id in site_by_id}
@@ -117,7 +141,31 @@ def build(
         infos[placement.id] = PlacementInfo(placement, zone, site, fitting)
         if placement.div_name:
             by_div[placement.div_name] = placement.id
-    return Catalog(version, infos, by_div, live_flights, candidates)
+    return Catalog(version, infos, by_div, live_flights, candidates, dynamic)
+
+
+def _dynamic(
+    advertisers: dict[str, Advertiser],
+    templates: Iterable[Template],
+    variants: Iterable[Variant],
+    products: Iterable[Product],
+) -> Dynamic:
+    live = {
+        t.id: t for t in templates if t.status is Status.ACTIVE and t.advertiser_id in advertisers
+    }
+    by_slot: dict[str, dict[str, list[Variant]]] = {}
+    for v in variants:
+        if v.status is Status.ACTIVE and v.advertiser_id in advertisers:
+            by_slot.setdefault(v.advertiser_id, {}).setdefault(v.slot, []).append(v)
+    by_feed: dict[str, list[Product]] = {}
+    for product in products:
+        if product.available:
+            by_feed.setdefault(product.feed_id, []).append(product)
+    return Dynamic(
+        live,
+        {a: {slot: tuple(vs) for slot, vs in slots.items()} for a, slots in by_slot.items()},
+        {feed: tuple(ps) for feed, ps in by_feed.items()},
+    )
 
 
 def fits(creative: Creative, placement: Placement) -> bool:

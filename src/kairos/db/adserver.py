@@ -18,9 +18,13 @@ from kairos.db.timestamps import utcnow
 ID_LENGTH = 64
 
 
-def _parent(table: str) -> Mapped[str]:
+def parent(table: str, *, nullable: bool = False) -> Mapped[Any]:
+    """A column referencing `table` (a row with children cannot be deleted)."""
     return mapped_column(
-        String(ID_LENGTH), ForeignKey(f"{table}.id", ondelete="RESTRICT"), index=True
+        String(ID_LENGTH),
+        ForeignKey(f"{table}.id", ondelete="RESTRICT"),
+        index=True,
+        nullable=nullable,
     )
 
 
@@ -44,7 +48,7 @@ class AdvertiserRow(CatalogRecord):
 class CampaignRow(CatalogRecord):
     __tablename__ = "campaigns"
 
-    advertiser_id: Mapped[str] = _parent("advertisers")
+    advertiser_id: Mapped[str] = parent("advertisers")
     name: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
     caps: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -53,7 +57,7 @@ class CampaignRow(CatalogRecord):
 class FlightRow(CatalogRecord):
     __tablename__ = "flights"
 
-    campaign_id: Mapped[str] = _parent("campaigns")
+    campaign_id: Mapped[str] = parent("campaigns")
     name: Mapped[str] = mapped_column(String(255))
     # "start"/"end" are the struct's names; the columns avoid the reserved word END.
     start: Mapped[datetime] = mapped_column("start_at", DateTime(timezone=True))
@@ -75,7 +79,7 @@ class FlightRow(CatalogRecord):
 class CreativeRow(CatalogRecord):
     __tablename__ = "creatives"
 
-    advertiser_id: Mapped[str] = _parent("advertisers")
+    advertiser_id: Mapped[str] = parent("advertisers")
     name: Mapped[str] = mapped_column(String(255))
     ad_type: Mapped[str] = mapped_column(String(16))
     width: Mapped[int | None] = mapped_column(Integer)
@@ -93,8 +97,8 @@ class CreativeRow(CatalogRecord):
 class AdRow(CatalogRecord):
     __tablename__ = "ads"
 
-    flight_id: Mapped[str] = _parent("flights")
-    creative_id: Mapped[str] = _parent("creatives")
+    flight_id: Mapped[str] = parent("flights")
+    creative_id: Mapped[str] = parent("creatives")
     weight: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
 
@@ -110,14 +114,14 @@ class SiteRow(CatalogRecord):
 class ZoneRow(CatalogRecord):
     __tablename__ = "zones"
 
-    site_id: Mapped[str] = _parent("sites")
+    site_id: Mapped[str] = parent("sites")
     name: Mapped[str] = mapped_column(String(255))
 
 
 class PlacementRow(CatalogRecord):
     __tablename__ = "placements"
 
-    zone_id: Mapped[str] = _parent("zones")
+    zone_id: Mapped[str] = parent("zones")
     name: Mapped[str] = mapped_column(String(255))
     # One namespace across sites: the ad tag finds its placement by this name alone.
     div_name: Mapped[str | None] = mapped_column(String(128), unique=True)

@@ -24,6 +24,7 @@ from kairos.adserver.model import (
     Status,
     Zone,
 )
+from kairos.creative.model import Feed, Product, Template, Variant
 from kairos.db.adserver import (
     AdRow,
     AdvertiserRow,
@@ -36,10 +37,28 @@ from kairos.db.adserver import (
     SiteRow,
     ZoneRow,
 )
+from kairos.db.creatives import FeedRow, TemplateRow, VariantRow
 from kairos.db.exceptions import Conflict, NotFound
+from kairos.db.feeds import available_products
 from kairos.db.timestamps import as_utc, utcnow
 
-Item = TypeVar("Item", Advertiser, Campaign, Flight, Creative, Ad, Site, Zone, Placement)
+Item = TypeVar(
+    "Item",
+    Advertiser,
+    Campaign,
+    Flight,
+    Creative,
+    Ad,
+    Site,
+    Zone,
+    Placement,
+    Feed,
+    Template,
+    Variant,
+)
+
+
+Owned = Creative | Template | Variant | Feed  # items with an advertiser_id
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,7 @@ class Ref:
 
     field: str
     kind: type[Any]
+    optional: bool = False  # may be null; an archived optional parent does not hide the child
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,15 @@ TABLES: dict[type[Any], Table] = {
             (Ref("zone_id", Zone),),
             unique=("div_name",),
         ),
+        Table(Feed, FeedRow, "feed", "feeds", (Ref("advertiser_id", Advertiser),)),
+        Table(
+            Template,
+            TemplateRow,
+            "template",
+            "templates",
+            (Ref("advertiser_id", Advertiser), Ref("feed_id", Feed, optional=True)),
+        ),
+        Table(Variant, VariantRow, "variant", "variants", (Ref("advertiser_id", Advertiser),)),
     )
 }
 
@@ -108,6 +137,9 @@ class CatalogRows:
     sites: list[Site]
     zones: list[Zone]
     placements: list[Placement]
+    templates: list[Template]
+    variants: list[Variant]
+    products: list[Product]  # available ones, of the feeds the live templates use
 
 
 # --- rows <-> structs -----------------------------------------------------------------------
@@ -169,8 +201,12 @@ def reference_errors(session: Session, item: Item) -> dict[str, str]:
     for ref in TABLES[type(item)].refs:
         parent = TABLES[ref.kind]
         value = _column(item, ref.field)
+        if value is None and ref.optional:
+            continue
         if session.get(parent.row, value) is None:
             errors[ref.field] = f"{parent.noun} {value!r} does not exist"
+    if isinstance(item, Owned) and not errors:
+        errors |= _same_advertiser(session, item)
     if isinstance(item, Ad) and not errors:
         owner = session.scalar(
             select(CampaignRow.advertiser_id)
@@ -183,6 +219,27 @@ def reference_errors(session: Session, item: Item) -> dict[str, str]:
                 f"creative {item.creative_id!r} belongs to advertiser {creative.advertiser_id!r}, "
                 f"the flight {item.flight_id!r} to advertiser {owner!r}"
             )
+    return errors
+
+
+def _same_advertiser(
+    session: Session, item: Creative | Template | Variant | Feed
+) -> dict[str, str]:
+    """A creative's template and a template's feed belong to the same advertiser."""
+    pairs: list[tuple[str, Any, str | None]] = []
+    if isinstance(item, Creative) and item.template_id is not None:
+        pairs.append(("template_id", TemplateRow, item.template_id))
+    if isinstance(item, Template):
+        pairs.append(("feed_id", FeedRow, item.feed_id))
+    errors = {}
+    for field, row_type, value in pairs:
+        if value is None:
+            continue
+        row = session.get(row_type, value)
+        if row is None:
+            errors[field] = f"{field.removesuffix('_id')} {value!r} does not exist"
+        elif row.advertiser_id != item.advertiser_id:
+            errors[field] = f"{value!r} belongs to advertiser {row.advertiser_id!r}"
     return errors
 
 
@@ -298,6 +355,9 @@ def load_catalog_rows(session: Session) -> CatalogRows:
         sites=_live(session, Site),
         zones=_live(session, Zone),
         placements=_live(session, Placement),
+        templates=(templates := _live(session, Template)),
+        variants=_live(session, Variant),
+        products=available_products(session, {t.feed_id for t in templates if t.feed_id}),
     )
 
 
@@ -313,6 +373,8 @@ def _not_archived(stmt: Select[Any], entity: Any, table: Table) -> Select[Any]:
     if table.archivable:
         stmt = stmt.where(entity.status != Status.ARCHIVED.value)
     for ref in table.refs:
+        if ref.optional:
+            continue
         parent_table = TABLES[ref.kind]
         parent = aliased(parent_table.row)
         stmt = stmt.join(parent, _column(entity, ref.field) == parent.id)
