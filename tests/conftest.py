@@ -137,3 +137,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with local_redis(tmp_path_factory.mktemp("redis"), free_port()) as url:
         yield url
+
+
+from tests.management import api  # noqa: E402, F401  (the management API fixture, for every test)

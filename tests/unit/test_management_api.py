@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,42 +25,7 @@ from kairos.db.apikeys import Scope
 from kairos.db.engine import make_engine
 from kairos.kafka.sink import MemorySink
 from kairos.settings import Settings
-
-
-@dataclass
-class Api:
-    client: TestClient
-    engine: Engine
-    keys: dict[str, str]  # "admin", "read", "write", "rw" -> secret
-
-    def headers(self, key: str = "rw") -> dict[str, str]:
-        return {"X-Api-Key": self.keys[key]}
-
-    def post(self, path: str, body: dict[str, Any], key: str = "rw") -> Any:
-        response = self.client.post(path, json=body, headers=self.headers(key))
-        assert response.status_code == 201, response.text
-        return response.json()
-
-
-_SCOPES = {
-    "admin": [Scope.ADMIN],
-    "read": [Scope.READ],
-    "write": [Scope.WRITE],
-    "rw": [Scope.READ, Scope.WRITE],
-}
-
-
-@pytest.fixture
-def api(database_url: str, settings: Settings) -> Iterator[Api]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    with Session(engine) as session:
-        keys = {n: apikeys.create_key(session, n, s).secret for n, s in _SCOPES.items()}
-        session.commit()
-    with TestClient(create_app(settings, sink=MemorySink(), engine=engine)) as client:
-        yield Api(client, engine, keys)
-    engine.dispose()
-
+from tests.management import SCOPES, Api
 
 START = "2026-12-01T00:00:00Z"
 TARGETING = {
@@ -79,7 +43,14 @@ TARGETING = {
     "hours": [8, 20],
     "expression": 'interest.eco > 0.3 and not segment in ["churned"]',
 }
+
+
 # Per resource: a full POST body (parents from `_parents`) and a PATCH.
+def _slot(name: str, kind: str, default: Any = None, **more: Any) -> dict[str, Any]:
+    fields = {"max_length": None, "width": None, "height": None, "count": 1}
+    return {"name": name, "kind": kind, "default": default} | fields | more
+
+
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "advertisers": ({"id": "adv-9", "name": "Acme", "status": "paused"}, {"name": "Acme Corp"}),
     "campaigns": (
@@ -153,11 +124,52 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
         {"sizes": ["728x90", "970x250"], "div_name": None},
     ),
+    "feeds": (
+        {
+            "advertiser_id": "a1",
+            "name": "Trips",
+            "source": "http://127.0.0.1:9/trips.csv",
+            "refresh_s": 3600,
+        },
+        {"name": "All trips", "refresh_s": None},
+    ),
+    "templates": (
+        {
+            "advertiser_id": "a1",
+            "name": "Trip banner",
+            "slots": [
+                _slot("headline", "text", "Travel more", max_length=60),
+                _slot("image", "image", "https://cdn.example/t.png", width=300, height=250),
+                _slot("deals", "products", count=2),
+            ],
+            "html": '<img src="{{ image }}"><h1>{{ headline }}</h1>'
+            "{% for p in deals %}<a href='{{ p.click_url }}'>{{ p.title }}</a>{% endfor %}",
+            "native": {"title": "headline", "image": "image"},
+            "video": None,
+            "currency": "EUR",
+            "feed_id": "fd1",
+            "product_filter": "product.eco == true",
+            "max_combinations": 50,
+            "status": "active",
+        },
+        {"max_combinations": 100, "product_filter": None},
+    ),
+    "variants": (
+        {
+            "advertiser_id": "a1",
+            "slot": "headline",
+            "value": "Go green",
+            "weight": 50,
+            "rule": "interest.eco > 0.3",
+            "status": "active",
+        },
+        {"weight": 10, "rule": None},
+    ),
 }
 
 
 def _parents(api: Api) -> None:
-    """a1 → c1 → f1, a1 → cr1, f1 + cr1 → ad1, s1 → z1 → p1."""
+    """a1 → c1 → f1, a1 → cr1, f1 + cr1 → ad1, s1 → z1 → p1, a1 → fd1, tp1, v1."""
     api.post("/v1/advertisers", {"id": "a1", "name": "Acme"})
     api.post("/v1/campaigns", {"id": "c1", "advertiser_id": "a1", "name": "C"})
     api.post("/v1/flights", {"id": "f1", "campaign_id": "c1", "name": "F", "start": START})
@@ -166,6 +178,18 @@ def _parents(api: Api) -> None:
     api.post("/v1/sites", {"id": "s1", "name": "S", "domain": "s.example"})
     api.post("/v1/zones", {"id": "z1", "site_id": "s1", "name": "Z"})
     api.post("/v1/placements", {"id": "p1", "zone_id": "z1", "name": "P"})
+    api.post("/v1/feeds", {"id": "fd1", "advertiser_id": "a1", "name": "Fd"})
+    api.post(
+        "/v1/templates",
+        {
+            "id": "tp1",
+            "advertiser_id": "a1",
+            "name": "T",
+            "slots": [_slot("headline", "text", "Hello")],
+            "html": "<b>{{ headline }}</b>",
+        },
+    )
+    api.post("/v1/variants", {"id": "v1", "advertiser_id": "a1", "slot": "headline", "value": "Hi"})
 
 
 def _time(text: str) -> datetime:
@@ -427,10 +451,13 @@ def test_duplicates_are_409(api: Api) -> None:
     assert patch.status_code == 409
 
 
+_DCO = {"templates": 1, "variants": 1}
+
+
 def test_delete_with_children_is_409_and_archive_hides_the_subtree(api: Api) -> None:
     _parents(api)
     for path, children in [
-        ("/v1/advertisers/a1", {"campaigns": 1, "creatives": 1}),
+        ("/v1/advertisers/a1", {"campaigns": 1, "creatives": 1, "feeds": 1} | _DCO),
         ("/v1/campaigns/c1", {"flights": 1}),
         ("/v1/flights/f1", {"ads": 1}),
         ("/v1/creatives/cr1", {"ads": 1}),
@@ -450,7 +477,8 @@ def test_delete_with_children_is_409_and_archive_hides_the_subtree(api: Api) -> 
         rows = catalog.load_catalog_rows(session)
     assert (rows.campaigns, rows.flights) == ([], [])
     assert [a.id for a in rows.advertisers] == ["a1"]
-    for path in ["/v1/ads/ad1", "/v1/flights/f1", "/v1/campaigns/c1", "/v1/creatives/cr1"]:
+    deleted = ["/v1/ads/ad1", "/v1/flights/f1", "/v1/campaigns/c1", "/v1/creatives/cr1"]
+    for path in [*deleted, "/v1/templates/tp1", "/v1/variants/v1", "/v1/feeds/fd1"]:
         assert api.client.delete(path, headers=api.headers()).status_code == 204, path
     assert api.client.delete("/v1/advertisers/a1", headers=api.headers()).status_code == 204
 
@@ -462,6 +490,8 @@ def test_the_catalog_loads_exactly_what_was_created(api: Api) -> None:
     with Session(api.engine) as session:
         rows = catalog.load_catalog_rows(session)
     for res in RESOURCES:
+        if res.path == "feeds":  # read by feed imports, not by ad servers
+            continue
         listed = api.client.get(f"/v1/{res.path}", headers=api.headers()).json()["items"]
         assert len(listed) == 2
         expected = [msgspec.convert(_fields(i, res.kind), res.kind) for i in listed]
@@ -522,7 +552,7 @@ def test_keys_over_http_and_revocation(api: Api) -> None:
     secret, key_id = made.json()["secret"], made.json()["id"]
     assert secret.startswith("kairos_")
     listed = c.get("/v1/keys", headers=admin).json()
-    assert {k["name"] for k in listed} == set(_SCOPES) | {"dash"}
+    assert {k["name"] for k in listed} == set(SCOPES) | {"dash"}
     assert all("secret" not in k for k in listed)
     assert c.get("/v1/sites", headers={"X-Api-Key": secret}).status_code == 200
     assert c.delete(f"/v1/keys/{key_id}", headers=admin).status_code == 204

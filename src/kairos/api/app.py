@@ -16,6 +16,7 @@ from kairos.adserver.render import Links
 from kairos.adserver.server import AdServer
 from kairos.adserver.tracking import Signer
 from kairos.api import (
+    creatives,
     decisions,
     errors,
     events,
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(tracking.router)
     app.include_router(events.router)
     app.include_router(management.router)
+    app.include_router(creatives.router)
     app.include_router(keys.router)
     app.include_router(reports.router)
     openapi.install(app, events.BODY_SCHEMAS | decisions.BODY_SCHEMAS)

@@ -25,12 +25,14 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from kairos.adserver import model
+from kairos.api import creative_models as dco
 from kairos.api import management_models as bodies
 from kairos.api.auth import require
 from kairos.api.sessions import db_session
+from kairos.creative import model as creative
 from kairos.db import catalog
 from kairos.db.apikeys import Scope
-from kairos.db.catalog import TABLES, Record
+from kairos.db.catalog import TABLES, Record, variant_errors
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -80,6 +82,15 @@ RESOURCES = (
     Resource("sites", model.Site, bodies.SiteCreate, bodies.Site, "site"),
     Resource("zones", model.Zone, bodies.ZoneCreate, bodies.Zone, "zone"),
     Resource("placements", model.Placement, bodies.PlacementCreate, bodies.Placement, "plc"),
+    Resource("feeds", creative.Feed, dco.FeedCreate, dco.Feed, "feed"),
+    Resource(
+        "templates",
+        creative.Template,
+        dco.TemplateCreate,
+        dco.Template,
+        "tpl",
+    ),
+    Resource("variants", creative.Variant, dco.VariantCreate, dco.Variant, "var"),
 )
 
 
@@ -129,6 +140,8 @@ def _body_errors(exc: ValidationError) -> NoReturn:
 
 def _check_references(session: Session, item: Any) -> None:
     errors = catalog.reference_errors(session, item)
+    if isinstance(item, creative.Variant) and not errors:
+        errors = variant_errors(session, item)
     if errors:
         _invalid(
             [

@@ -24,6 +24,7 @@ from kairos.adserver.model import (
     Status,
     Zone,
 )
+from kairos.creative import values
 from kairos.creative.model import Feed, Product, Template, Variant
 from kairos.db.adserver import (
     AdRow,
@@ -241,6 +242,20 @@ def _same_advertiser(
         elif row.advertiser_id != item.advertiser_id:
             errors[field] = f"{value!r} belongs to advertiser {row.advertiser_id!r}"
     return errors
+
+
+def variant_errors(session: Session, variant: Variant) -> dict[str, str]:
+    """A variant's value must fit its slot in each of the advertiser's templates that have it."""
+    stmt = select(TemplateRow).where(TemplateRow.advertiser_id == variant.advertiser_id)
+    for row in session.scalars(stmt):
+        template = to_struct(Template, row)
+        for slot in template.slots:
+            if slot.name == variant.slot:
+                try:
+                    values.check(slot, variant.value)
+                except values.InvalidValue as exc:
+                    return {"value": f"template {template.id!r}: {exc}"}
+    return {}
 
 
 # --- writes (each bumps the catalog version in the same transaction) --------------------------
