@@ -14,7 +14,7 @@ import itertools
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,9 +27,15 @@ from kairos.adserver.index import FlightIndex, Mask
 from kairos.adserver.model import SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.ranking import Ranked, rank
+from kairos.creative import assembly
+from kairos.creative.assembly import Combination
+from kairos.creative.model import Template
 from kairos.stream.features import UserFeatures
 
 MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
+Composer = Callable[
+    [Sequence[Combination], RequestContext, random.Random], tuple[Combination, float]
+]
 
 
 class DecisionIds:
@@ -66,6 +72,14 @@ class Choice:
     decision_id: str
     candidate: Candidate
     won: Won
+    combination: Combination | None = None  # a dynamic creative's elements and values
+    template: Template | None = None  # and its template
+    combination_share: float = 1.0  # the probability the combination had of being chosen
+
+    @property
+    def propensity(self) -> float:
+        """The probability this policy had of showing this ad with these elements."""
+        return self.won.propensity * self.combination_share
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,8 @@ class Engine:
     deliveries: Mapping[str, Delivery] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     new_id: Callable[[], str] = field(default_factory=lambda: DecisionIds())
+    # chooses among a dynamic creative's combinations (the learning issue's models plug in)
+    compose: Composer = field(default=lambda found, _ctx, rng: assembly.choose(found, rng))
     _index: FlightIndex | None = field(default=None, repr=False)
     _index_of: Catalog | None = field(default=None, repr=False)
     _ranked: dict[str, Ranked] = field(default_factory=dict, repr=False)
@@ -207,14 +223,37 @@ class Engine:
                 won = auction.house([ranked.bid(p) for p in house.tolist()], self.rng)
             if won is None:
                 break
-            choice = Choice(self.new_id(), won.bid.candidate, won)
+            pos = ranked.by_ad[won.bid.candidate.ad.id]
+            choice = self._assembled(Choice(self.new_id(), won.bid.candidate, won), ctx)
+            if choice is None:  # a dynamic ad with nothing to show here: the next one
+                kept[pos] = False
+                continue
             choices.append(choice)
-            pos = ranked.by_ad[choice.candidate.ad.id]
             self._served(choice.candidate, ranked.served_keys[pos], ctx, page)
             kept[pos] = False  # more here: not the same again
             for pos in ranked.by_creative[choice.candidate.creative.id]:
                 kept[pos] = False
         return choices
+
+    def _assembled(self, choice: Choice, ctx: RequestContext) -> Choice | None:
+        """A dynamic creative's combination for this request, chosen by `compose`; None
+        when its rules leave nothing to show (no product matches)."""
+        creative = choice.candidate.creative
+        if creative.template_id is None:
+            return choice
+        dynamic = self.catalog.dynamic
+        template = dynamic.templates[creative.template_id]
+        candidates = assembly.combinations(
+            template,
+            dynamic.variants_of(creative.advertiser_id),
+            dynamic.products_of(template),
+            ctx.variables(),
+            self.rng,
+        )
+        if not candidates:
+            return None
+        combination, share = self.compose(candidates, ctx, self.rng)
+        return replace(choice, combination=combination, combination_share=share, template=template)
 
     def _served(
         self, c: Candidate, keys: tuple[str, ...], ctx: RequestContext, page: _Page

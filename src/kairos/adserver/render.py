@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from kairos.adserver import tracking
+from kairos.adserver import dynamic, tracking
 from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, PlacementResult
 from kairos.adserver.model import RateType
@@ -48,15 +48,20 @@ def ad_json(
     c = choice.candidate
     creative = c.creative
     urls = tracking_urls(choice, result, ctx, links)
-    contents = {
+    contents: dict[str, Any] = {
         "title": creative.title,
         "body": creative.body,
         "cta": creative.cta,
         "image_url": creative.image_url,
         "fields": creative.fields,
-        "html": creative_html(choice, urls["click"]),
     }
-    return {
+    if choice.combination is None:
+        contents["html"] = creative_html(choice, urls["click"])
+    else:
+        contents |= dynamic.contents(
+            choice, urls, lambda u: product_click(choice, result, ctx, links, u)
+        )
+    body = {
         "decision_id": choice.decision_id,
         "ad_id": c.ad.id,
         "creative_id": creative.id,
@@ -69,26 +74,50 @@ def ad_json(
         "contents": {k: v for k, v in contents.items() if v},
         "tracking": urls,
         "ecpm": round(choice.won.bid.ecpm, 6),
-        "propensity": choice.won.propensity,
+        "propensity": choice.propensity,
     }
+    if choice.combination is not None:
+        body["elements"] = choice.combination.elements
+    return body
+
+
+def _common(
+    choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
+) -> dict[str, str]:
+    """The fields every tracking URL of a choice carries (and signs)."""
+    fields = {
+        "d": choice.decision_id,
+        "a": choice.candidate.ad.id,
+        "p": result.info.placement.id if result.info else "",
+        "k": ctx.user_key or "",
+        "g": "1" if ctx.personalization else "0",
+        "x": str(int(ctx.now.timestamp() + links.ttl_s)),
+    }
+    if choice.combination is not None:  # impressions and clicks say what was shown
+        fields["el"] = tracking.encode_elements(choice.combination.elements)
+    return fields
+
+
+def _click_cost(choice: Choice) -> str:
+    return str(choice.won.cost) if choice.candidate.flight.rate_type is RateType.CPC else "0"
+
+
+def product_click(
+    choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links, landing: str
+) -> str:
+    """A signed click URL of the choice that lands on one product's page."""
+    extras = {Kind.CLICK: {"m": _click_cost(choice), "u": landing}}
+    fields = _common(choice, result, ctx, links)
+    return tracking.urls(links.base_url, links.signer, fields, extras)[Kind.CLICK]
 
 
 def tracking_urls(
     choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
 ) -> dict[str, str]:
     c = choice.candidate
-    placement_id = result.info.placement.id if result.info else ""
-    fields = {
-        "d": choice.decision_id,
-        "a": c.ad.id,
-        "p": placement_id,
-        "k": ctx.user_key or "",
-        "g": "1" if ctx.personalization else "0",
-        "x": str(int(ctx.now.timestamp() + links.ttl_s)),
-    }
-    rate = c.flight.rate_type
-    impression_cost = str(choice.won.cost) if rate is RateType.CPM else "0"
-    click_cost = str(choice.won.cost) if rate is RateType.CPC else "0"
+    fields = _common(choice, result, ctx, links)
+    impression_cost = str(choice.won.cost) if c.flight.rate_type is RateType.CPM else "0"
+    click_cost = _click_cost(choice)
     signed = tracking.urls(
         links.base_url,
         links.signer,
@@ -159,7 +188,8 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
             ad_id=choice.candidate.ad.id,
             creative_id=choice.candidate.creative.id,
             score=choice.won.bid.ecpm,
-            propensity=choice.won.propensity,
+            propensity=choice.propensity,
+            elements=dict(choice.combination.elements) if choice.combination else {},
             model_version=choice.won.bid.prediction.model_version,
             features=dict(ctx.features) if ctx.personalization else {},
             candidates=result.considered,

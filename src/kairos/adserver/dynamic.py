@@ -1,0 +1,50 @@
+"""A dynamic creative's contents in a decision's response: its chosen combination rendered as
+HTML, native fields and (for video) VAST, pointing at the decision's signed tracking URLs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kairos.creative import html, native, vast
+from kairos.creative.links import Links
+from kairos.logs import kv
+
+if TYPE_CHECKING:
+    from kairos.adserver.engine import Choice
+
+log = logging.getLogger(__name__)
+
+
+def contents(
+    choice: Choice, urls: dict[str, str], product_click: Callable[[str], str]
+) -> dict[str, Any]:
+    template, combination = choice.template, choice.combination
+    if template is None or combination is None:
+        return {}
+    links = Links(
+        click=urls["click"],
+        impression=urls["impression"],
+        viewable=urls["viewable"],
+        event=urls["event"],
+        product_click=lambda product: product_click(product.landing_url),
+    )
+    out: dict[str, Any] = {}
+    try:
+        if template.html is not None:
+            out["html"] = html.render(template, combination, links)
+        if template.native:
+            out["native"] = native.render(template, combination, links)["fields"]
+        if template.video is not None and choice.candidate.creative.ad_type == "video":
+            ad = vast.AdInfo(
+                decision_id=choice.decision_id,
+                ad_id=choice.candidate.ad.id,
+                creative_id=choice.candidate.creative.id,
+                title=choice.candidate.creative.name,
+                advertiser=choice.candidate.advertiser.name,
+            )
+            out["vast"] = vast.render(template, combination, links, ad)
+    except (html.RenderError, vast.VastError) as exc:  # checked on save; a feed may still break it
+        log.warning("dynamic creative not rendered", extra=kv(template=template.id, error=str(exc)))
+    return out
