@@ -4,12 +4,13 @@ their slots, feed imports with reports, previews, and performance per element.""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from kairos.creative import jobs
 from kairos.db.models import Performance
 from tests.management import Api
 
@@ -184,3 +185,20 @@ def test_the_element_report_sums_the_roll_ups(api: Api) -> None:
     ]
     empty = api.client.get("/v1/reports/elements?creative_id=nope", headers=api.headers()).json()
     assert empty["elements"] == []
+
+
+def test_scheduled_feeds_are_refreshed_when_due(api: Api, tmp_path: Path) -> None:
+    _setup(api)
+    (tmp_path / "feed.csv").write_bytes(FEED)
+    patch = {"source": str(tmp_path / "feed.csv"), "refresh_s": 600}
+    assert api.client.patch("/v1/feeds/fd1", json=patch, headers=api.headers()).status_code == 200
+    first = jobs.refresh_due(api.engine)
+    assert list(first) == ["fd1"]
+    assert first["fd1"]["accepted"] == 3  # type: ignore[index]
+    assert jobs.refresh_due(api.engine) == {}  # not due again yet
+    later = datetime.now(UTC) + timedelta(seconds=601)
+    (tmp_path / "feed.csv").unlink()
+    failed = jobs.refresh_due(api.engine, later)
+    assert "no feed file" in str(failed["fd1"])  # reported, and the products stay as they were
+    listed = api.client.get("/v1/feeds/fd1/products", headers=api.headers()).json()["items"]
+    assert all(p["available"] for p in listed)

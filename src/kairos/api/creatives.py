@@ -30,8 +30,8 @@ from kairos.api.body import read_limited
 from kairos.api.responses import json_response
 from kairos.api.sessions import db_session
 from kairos.api.state import services
-from kairos.creative import assembly, html, native, vast
-from kairos.creative.feeds import FeedError, parse, read_source
+from kairos.creative import assembly, html, jobs, native, vast
+from kairos.creative.feeds import FeedError
 from kairos.creative.links import Links
 from kairos.creative.model import Feed, Template, Variant
 from kairos.db import catalog, feeds
@@ -60,21 +60,10 @@ async def import_feed(request: Request, feed_id: str = Path()) -> Response:
 def import_into(
     session: Session, feed_id: str, data: bytes | None, fmt: str | None = None
 ) -> dict[str, Any]:
-    """Import `data` (or the feed's source) into the feed; the report. Commits."""
-    feed = catalog.get(session, Feed, feed_id).item
-    source = None
     try:
-        if data is None:
-            if feed.source is None:
-                raise FeedRejected(f"feed {feed_id!r} has no source: send the feed in the body")
-            source, data = feed.source, read_source(feed.source)
-        parsed = parse(data, feed_id, fmt)
+        return jobs.import_feed(session, feed_id, data, fmt)
     except FeedError as exc:
         raise FeedRejected(str(exc)) from exc
-    record = feeds.store_import(session, feed_id, parsed, source)
-    catalog.bump_version(session)  # the ad servers reload the products
-    session.commit()
-    return feeds.report_of(record)
 
 
 @router.get("/feeds/{feed_id}/products", dependencies=_READ)

@@ -6,7 +6,7 @@ import typer
 from pydantic import ValidationError
 
 from kairos import logs
-from kairos.cli import bench, db, features, kafka, keys, serve, status, stream
+from kairos.cli import bench, db, features, feeds, kafka, keys, serve, status, stream
 from kairos.cli.common import console
 from kairos.settings import Settings
 
@@ -20,6 +20,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
 app.add_typer(features.app, name="features")
 app.add_typer(keys.app, name="keys")
+app.add_typer(feeds.app, name="feeds")
 app.command()(serve.api)
 app.command()(serve.up)
 app.command()(stream.stream)

@@ -73,10 +73,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _child(command: str) -> subprocess.Popen[bytes]:
+def _child(*command: str) -> subprocess.Popen[bytes]:
     """Another `kairos` process (same settings, from the environment) supervised by `up`."""
-    log.info("starting", extra=kv(process=command))
-    return subprocess.Popen([sys.executable, "-m", "kairos", command])
+    log.info("starting", extra=kv(process=" ".join(command)))
+    return subprocess.Popen([sys.executable, "-m", "kairos", *command])
 
 
 def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> None:
@@ -115,7 +115,7 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
             f"Kairos API on http://{settings.host}:{settings.port} "
             f"(docs at /docs) — Ctrl-C stops everything"
         )
-        children = [_child("stream"), _child("persist")]
+        children = [_child("stream"), _child("persist"), _child("feeds", "refresh")]
         _serve(settings)
     except KeyboardInterrupt:
         pass

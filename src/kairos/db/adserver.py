@@ -141,3 +141,8 @@ class CatalogState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# The dynamic-creative tables build on these: registered with the same metadata from here, so
+# that importing any database module first sees them all.
+from kairos.db import creatives  # noqa: E402, F401

@@ -124,4 +124,4 @@ class ConsumerOffset(Base):
 
 
 # Sibling modules' tables join the same metadata, so that Alembic and create_all see them.
-from kairos.db import adserver, apikeys, creatives  # noqa: E402, F401
+from kairos.db import adserver, apikeys  # noqa: E402, F401
