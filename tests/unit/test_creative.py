@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -115,7 +116,9 @@ def test_variants_follow_their_rules_and_rules_come_first() -> None:
     eco = assembly.combinations(t, variants, [], {"interest.eco": 0.8}, rng)
     assert {c.elements["headline"] for c in eco} == {"h-eco", "h-any"}
     assert {c.elements["cta"] for c in eco} == {"default"}  # no rule held: the slot's default
-    chosen, propensity = assembly.choose(eco, rng)
+    found = assembly.assemble(t, variants, [], {"interest.eco": 0.8})
+    assert found is not None
+    chosen, propensity = assembly.choose(found, rng)
     assert (chosen.elements["headline"], propensity) == ("h-eco", 1.0)  # rules first
     plain = assembly.combinations(t, variants, [], {"interest.eco": 0.1, "segment": "vip"}, rng)
     assert [c.elements for c in plain] == [{"headline": "h-any", "cta": "c-vip"}]
@@ -158,8 +161,17 @@ def test_combinations_are_bounded_distinct_and_weighted() -> None:
     many = [Slot(name=f"m{n}", kind=SlotKind.TEXT, default="x") for n in range(25)]
     wide = {f"m{n}": [variant(f"m{n}-{k}", f"m{n}", "v") for k in range(10)] for n in range(25)}
     assert len(assembly.combinations(template(slots=many), wide, [], {}, rng)) == 200  # 10^25
-    picks = Counter(assembly.choose(few, rng)[0].elements["s0"] for _ in range(4000))
+    picks = Counter(assembly.choose_among(few, rng)[0].elements["s0"] for _ in range(4000))
     assert picks["s0-9"] > 5 * picks["s0-0"]  # weight 10 against weight 1
+    whole = assembly.assemble(template(slots=slots), variants, [], {})
+    assert whole is not None
+    assert whole.size == 1000
+    drawn = [assembly.choose(whole, rng) for _ in range(4000)]
+    firsts = Counter(c.elements["s0"] for c, _ in drawn)
+    assert firsts["s0-9"] > 5 * firsts["s0-0"]
+    combination, probability = drawn[0]
+    weights = [int(combination.elements[f"s{n}"].split("-")[1]) + 1 for n in range(3)]
+    assert probability == pytest.approx(math.prod(w / 55 for w in weights))  # 1+2+…+10 = 55
 
 
 # -- renderers ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from kairos.adserver.model import (
     Zone,
 )
 from kairos.creative.model import Product, Template, Variant
+from kairos.creative.rules import Shelf
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,14 @@ class Dynamic:
 
     templates: dict[str, Template] = field(default_factory=dict)
     variants: dict[str, dict[str, tuple[Variant, ...]]] = field(default_factory=dict)
-    products: dict[str, tuple[Product, ...]] = field(default_factory=dict)
+    products: dict[str, Shelf] = field(default_factory=dict)  # by feed
 
     def variants_of(self, advertiser_id: str) -> dict[str, tuple[Variant, ...]]:
         return self.variants.get(advertiser_id, {})
 
-    def products_of(self, template: Template) -> tuple[Product, ...]:
-        return self.products.get(template.feed_id, ()) if template.feed_id else ()
+    def products_of(self, template: Template) -> Shelf:
+        shelf = self.products.get(template.feed_id) if template.feed_id else None
+        return shelf if shelf is not None else _EMPTY_SHELF
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Catalog:
 
 
 EMPTY = Catalog(version="empty")
+_EMPTY_SHELF = Shelf.of(())
 
 
 def build(
@@ -164,7 +167,7 @@ def _dynamic(
     return Dynamic(
         live,
         {a: {slot: tuple(vs) for slot, vs in slots.items()} for a, slots in by_slot.items()},
-        {feed: tuple(ps) for feed, ps in by_feed.items()},
+        {feed: Shelf.of(ps) for feed, ps in by_feed.items()},
     )
 
 

@@ -4,8 +4,11 @@ HTML, native fields and (for video) VAST, pointing at the decision's signed trac
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter
 
 from kairos.creative import html, native, vast
 from kairos.creative.links import Links
@@ -15,6 +18,12 @@ if TYPE_CHECKING:
     from kairos.adserver.engine import Choice
 
 log = logging.getLogger(__name__)
+SECONDS = Counter(
+    "kairos_creative_seconds",
+    "Time spent assembling and rendering dynamic creatives in decisions",
+    ["step"],
+)
+ASSEMBLY, RENDERING = SECONDS.labels("assembly"), SECONDS.labels("rendering")
 
 
 def contents(
@@ -31,6 +40,7 @@ def contents(
         product_click=lambda product: product_click(product.landing_url),
     )
     out: dict[str, Any] = {}
+    started = time.perf_counter()
     try:
         if template.html is not None:
             out["html"] = html.render(template, combination, links)
@@ -47,4 +57,5 @@ def contents(
             out["vast"] = vast.render(template, combination, links, ad)
     except (html.RenderError, vast.VastError) as exc:  # checked on save; a feed may still break it
         log.warning("dynamic creative not rendered", extra=kv(template=template.id, error=str(exc)))
+    RENDERING.inc(time.perf_counter() - started)
     return out

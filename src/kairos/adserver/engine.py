@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -22,20 +23,19 @@ from kairos.adserver import auction, caps
 from kairos.adserver.auction import Prediction, Scorer, Won
 from kairos.adserver.catalog import Candidate, Catalog, PlacementInfo
 from kairos.adserver.context import RequestContext, Scalar
+from kairos.adserver.dynamic import ASSEMBLY
 from kairos.adserver.explain import Dropped, Masks, explain, lost
 from kairos.adserver.index import FlightIndex, Mask
 from kairos.adserver.model import SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.ranking import Ranked, rank
 from kairos.creative import assembly
-from kairos.creative.assembly import Combination
+from kairos.creative.assembly import Assembly, Combination
 from kairos.creative.model import Template
 from kairos.stream.features import UserFeatures
 
 MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
-Composer = Callable[
-    [Sequence[Combination], RequestContext, random.Random], tuple[Combination, float]
-]
+Composer = Callable[[Assembly, RequestContext, random.Random], tuple[Combination, float]]
 
 
 class DecisionIds:
@@ -241,18 +241,20 @@ class Engine:
         creative = choice.candidate.creative
         if creative.template_id is None:
             return choice
+        started = time.perf_counter()
         dynamic = self.catalog.dynamic
         template = dynamic.templates[creative.template_id]
-        candidates = assembly.combinations(
+        found = assembly.assemble(
             template,
             dynamic.variants_of(creative.advertiser_id),
             dynamic.products_of(template),
             ctx.variables(),
-            self.rng,
         )
-        if not candidates:
+        if found is None:
+            ASSEMBLY.inc(time.perf_counter() - started)
             return None
-        combination, share = self.compose(candidates, ctx, self.rng)
+        combination, share = self.compose(found, ctx, self.rng)
+        ASSEMBLY.inc(time.perf_counter() - started)
         return replace(choice, combination=combination, combination_share=share, template=template)
 
     def _served(

@@ -127,17 +127,18 @@ def preview(
         raise FeedRejected(f"no such variant for slot(s): {unknown}")
     products = feeds.available_products(session, [template.feed_id] if template.feed_id else [])
     rng = random.Random(body.seed)
-    candidates = assembly.combinations(template, variants, products, body.context, rng)
-    if not candidates:
+    found = assembly.assemble(template, variants, products, body.context)
+    if found is None:
         raise FeedRejected("no product matches the template's filter in this context")
-    chosen, _ = assembly.choose(candidates, rng)
+    chosen, _ = assembly.choose(found, rng)
     links = Links(
         click="https://preview.invalid/click",
         impression="https://preview.invalid/impression",
         viewable="https://preview.invalid/viewable",
         event="https://preview.invalid/event?n={name}",
     )
-    out: dict[str, Any] = {"elements": chosen.elements, "candidates": len(candidates)}
+    candidates = min(found.size, template.max_combinations)
+    out: dict[str, Any] = {"elements": chosen.elements, "candidates": candidates}
     if template.html is not None:
         out["html"] = html.render(template, chosen, links)
     if template.native:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 from sqlalchemy.orm import Session
 
@@ -38,9 +39,11 @@ from kairos.adserver.model import (
     Targeting,
     Zone,
 )
+from kairos.bench import dco
 from kairos.bench.harness import BenchEnv, Progress, api_server, bench_env, percentiles_ms
 from kairos.bench.workload import USER_AGENTS
 from kairos.db import catalog as catalog_db
+from kairos.db import feeds
 from kairos.db.engine import make_engine
 from kairos.db.migrate import upgrade
 from kairos.errors import KairosError
@@ -114,9 +117,11 @@ def inventory(plan: DecisionsPlan, seed: int = 7) -> list[object]:
                     image_url=f"https://cdn.example/{cid}.png",
                     click_url=f"https://shop.example/{cid}",
                     title=f"Offer {cid}",
+                    template_id=f"tpl{advertiser[3:]}" if n % dco.DYNAMIC_SHARE == 0 else None,
                 )
             )
             items.append(Ad(id=f"ad{f}-{n}", flight_id=f"f{f}", creative_id=cid, weight=1 + n))
+    items += dco.templates(5)
     items += [
         Site(id="s1", name="News", domain="news.example"),
         *(Zone(id=f"z{z}", site_id="s1", name=f"zone {z}") for z in range(4)),
@@ -160,6 +165,8 @@ def _seed(env: BenchEnv, plan: DecisionsPlan) -> int:
         with Session(engine) as session, session.begin():
             for item in items:
                 catalog_db.insert(session, item)  # type: ignore[type-var]
+            for feed_id, parsed in dco.products(5, KEYWORDS).items():
+                feeds.store_import(session, feed_id, parsed)
     finally:
         engine.dispose()
     return sum(isinstance(i, Ad) for i in items)
@@ -230,20 +237,36 @@ def _closed_loop(
     return int(sum(done) / elapsed), [x for per in latencies for x in per]
 
 
-def _fill_rate(base: str, bodies: list[bytes], samples: int = 200) -> float:
-    """Share of requested placements that got an ad: the inventory must really serve."""
+def _fill_rate(base: str, bodies: list[bytes], samples: int = 200) -> tuple[float, float]:
+    """Share of requested placements that got an ad (the inventory must really serve), and
+    share of served ads that were dynamic (assembled and rendered per request)."""
     url = urlsplit(base)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
-    filled = asked = 0
+    filled = asked = dynamic = 0
     try:
         for body in bodies[:samples]:
             conn.request("POST", "/v1/decisions", body, {"content-type": "application/json"})
             placements = orjson.loads(conn.getresponse().read())["placements"]
             asked += len(placements)
             filled += sum(1 for p in placements if p["ads"])
+            dynamic += sum(1 for p in placements for ad in p["ads"] if "elements" in ad)
     finally:
         conn.close()
-    return filled / asked if asked else 0.0
+    return (filled / asked if asked else 0.0), (dynamic / filled if filled else 0.0)
+
+
+def _creative_share(base: str) -> float:
+    """Time assembling and rendering dynamic creatives over time deciding, from the server's
+    own counters (one worker's, when there are several)."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith(("kairos_creative_seconds_total", "kairos_decision_seconds_sum")):
+            values[name] = float(value)
+    creative = sum(v for k, v in values.items() if k.startswith("kairos_creative_seconds_total"))
+    deciding = values.get("kairos_decision_seconds_sum", 0.0)
+    return creative / deciding if deciding else 0.0
 
 
 def _fixed_rate(
@@ -300,11 +323,12 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         with api_server(env, workers=plan.workers) as base:
             progress("warming up")
             _closed_loop(base, "POST", "/v1/decisions", bodies, plan.connections, 2.0)
-            fill_rate = _fill_rate(base, bodies)
+            fill_rate, dynamic_rate = _fill_rate(base, bodies)
             progress(f"decisions, closed loop, {plan.duration_s:.0f}s")
             rps, closed = _closed_loop(
                 base, "POST", "/v1/decisions", bodies, plan.connections, plan.duration_s
             )
+            creative_share = _creative_share(base)
             progress(f"bare endpoint (GET /healthz), closed loop, {plan.duration_s:.0f}s")
             bare_rps, _ = _closed_loop(
                 base, "GET", "/healthz", [b""], plan.connections, plan.duration_s
@@ -331,6 +355,9 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "ads": ads,
         "flights": plan.flights,
         "fill_rate": round(fill_rate, 3),
+        "dynamic_share_of_ads_served": round(dynamic_rate, 3),
+        "combinations_per_dynamic_ad": dco.HEADLINES * dco.IMAGES * dco.CTAS,
+        "creative_share_of_decision_time": round(creative_share, 3),
         "placements_per_request": 3,
         "api_workers": plan.workers,
     }

@@ -53,51 +53,113 @@ def options(
 
 
 def products_for(
-    template: Template,
-    slot: Slot,
-    products: Sequence[Product],
-    variables: Mapping[str, object],
+    template: Template, slot: Slot, shelf: rules.Shelf, variables: Mapping[str, object]
 ) -> list[Product]:
-    matching = rules.matching_products(products, template.product_filter, variables)
+    matching = shelf.matching(template.product_filter, variables)
     return rules.rank_products(matching, variables)[: slot.count]
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """What one request may see of one template: each slot's options, in template order."""
+
+    template: Template
+    slots: tuple[tuple[Slot, tuple[Option, ...]], ...]
+
+    @property
+    def size(self) -> int:
+        """How many combinations there are (before the template's bound)."""
+        return math.prod(len(options) for _, options in self.slots)
+
+    def candidates(self, rng: random.Random) -> list[Combination]:
+        """The combinations a model scores: all, or `max_combinations` distinct ones drawn
+        uniformly when there are more."""
+        sizes = [len(options) for _, options in self.slots]
+        picks = _picks(sizes, self.template.max_combinations, rng)
+        return [self.combination(digits) for digits in picks]
+
+    def combination(self, digits: Sequence[int]) -> Combination:
+        """The combination taking option `digits[i]` of slot i."""
+        elements: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        weight, targeted = 1.0, 0
+        for (slot, options), digit in zip(self.slots, digits, strict=True):
+            option = options[digit]
+            values[slot.name] = option.value
+            if slot.kind is SlotKind.PRODUCTS:
+                for n, product in enumerate(option.value, start=1):
+                    elements[f"{slot.name}.{n}"] = product.id
+            else:
+                elements[slot.name] = option.element
+                weight *= option.weight / 100
+                targeted += option.targeted
+        return Combination(elements, values, weight, targeted)
+
+
+def assemble(
+    template: Template,
+    variants: Mapping[str, Sequence[Variant]],
+    products: Sequence[Product] | rules.Shelf,
+    variables: Mapping[str, object],
+) -> Assembly | None:
+    """The options of every slot here; None when a product slot has no product to show."""
+    shelf = products if isinstance(products, rules.Shelf) else rules.Shelf.of(products)
+    slots: list[tuple[Slot, tuple[Option, ...]]] = []
+    for slot in template.slots:
+        if slot.kind is SlotKind.PRODUCTS:
+            chosen = products_for(template, slot, shelf, variables)
+            if not chosen:
+                return None
+            slots.append((slot, (Option(DEFAULT, chosen),)))
+        else:
+            slots.append((slot, tuple(options(slot, variants.get(slot.name, ()), variables))))
+    return Assembly(template, tuple(slots))
 
 
 def combinations(
     template: Template,
     variants: Mapping[str, Sequence[Variant]],
-    products: Sequence[Product],
+    products: Sequence[Product] | rules.Shelf,
     variables: Mapping[str, object],
     rng: random.Random,
 ) -> list[Combination]:
     """The candidate combinations (at most `template.max_combinations`); empty when a product
     slot has no product to show."""
-    per_slot: list[tuple[Slot, list[Option]]] = []
-    for slot in template.slots:
-        if slot.kind is SlotKind.PRODUCTS:
-            chosen = products_for(template, slot, products, variables)
-            if not chosen:
-                return []
-            per_slot.append((slot, [Option(DEFAULT, chosen)]))
+    found = assemble(template, variants, products, variables)
+    return found.candidates(rng) if found is not None else []
+
+
+def choose(assembly: Assembly, rng: random.Random) -> tuple[Combination, float]:
+    """Rules first, then by weight, over every combination: in each slot the options whose
+    rule held if any did, drawn by weight (the combination's weight is the product of its
+    options', so slot by slot is the same draw). The combination and its probability."""
+    digits, probability = [], 1.0
+    for _, options in assembly.slots:
+        targeted = [n for n, o in enumerate(options) if o.targeted]
+        pool = targeted or list(range(len(options)))
+        weights = [options[n].weight for n in pool]
+        total = sum(weights)
+        if total <= 0:
+            digit, share = pool[0], 1.0 / len(pool)
         else:
-            per_slot.append((slot, options(slot, variants.get(slot.name, ()), variables)))
-    sizes = [len(opts) for _, opts in per_slot]
-    return [
-        _combination(per_slot, digits) for digits in _picks(sizes, template.max_combinations, rng)
-    ]
+            digit = rng.choices(pool, weights)[0]
+            share = options[digit].weight / total
+        digits.append(digit)
+        probability *= share
+    return assembly.combination(digits), probability
 
 
-def choose(candidates: Sequence[Combination], rng: random.Random) -> tuple[Combination, float]:
-    """Rules first, then by weight: the combination and the probability it had."""
+def choose_among(
+    candidates: Sequence[Combination], rng: random.Random
+) -> tuple[Combination, float]:
+    """The same rule over an explicit list of combinations (a sample, or a model's short
+    list): the most targeted, then by weight."""
     most = max(c.targeted for c in candidates)
     best = [c for c in candidates if c.targeted == most]
     total = sum(c.weight for c in best)
     if total <= 0:
         return best[0], 1.0 / len(best)
-    pick = rng.random() * total
-    for combination in best:
-        pick -= combination.weight
-        if pick < 0:
-            break
+    combination = rng.choices(best, [c.weight for c in best])[0]
     return combination, combination.weight / total
 
 
@@ -122,20 +184,3 @@ def _digits(index: int, sizes: Sequence[int]) -> list[int]:
         index, digit = divmod(index, size)
         digits.append(digit)
     return digits[::-1]
-
-
-def _combination(per_slot: Sequence[tuple[Slot, list[Option]]], digits: list[int]) -> Combination:
-    elements: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    weight, targeted = 1.0, 0
-    for (slot, opts), digit in zip(per_slot, digits, strict=True):
-        option = opts[digit]
-        values[slot.name] = option.value
-        if slot.kind is SlotKind.PRODUCTS:
-            for n, product in enumerate(option.value, start=1):
-                elements[f"{slot.name}.{n}"] = product.id
-        else:
-            elements[slot.name] = option.element
-            weight *= option.weight / 100
-            targeted += option.targeted
-    return Combination(elements, values, weight, targeted)

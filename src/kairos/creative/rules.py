@@ -12,6 +12,7 @@ A rule that does not parse holds nowhere (and is refused when saved).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from kairos.adserver.targeting.expression import Expression
 from kairos.adserver.targeting.filters import compiled
@@ -53,21 +54,53 @@ def request_independent(rule: str | None) -> bool:
     return isinstance(parsed, Expression) and all(n.startswith(PRODUCT) for n in parsed.names)
 
 
+@dataclass(frozen=True)
+class Shelf:
+    """A feed's available products with their rule variables, prepared once per catalog:
+    each product's variables name every `product.*` of the feed (null where it has none), so
+    one request's variables can be updated product by product without copying them."""
+
+    products: tuple[Product, ...]
+    variables: tuple[dict[str, object], ...]
+    _static: dict[str, tuple[Product, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, products: Iterable[Product]) -> Shelf:
+        available = tuple(p for p in products if p.available)
+        own = [product_variables(p) for p in available]
+        names = {name for fields in own for name in fields}
+        blank = dict.fromkeys(names)
+        return cls(available, tuple(blank | fields for fields in own))
+
+    def matching(self, rule: str | None, variables: Mapping[str, object]) -> list[Product]:
+        """The products for which the filter holds here, in feed order."""
+        if rule is None:
+            return list(self.products)
+        parsed = compiled(rule)
+        if isinstance(parsed, str):
+            return []
+        if request_independent(rule):  # the same answer for every request: computed once
+            if rule not in self._static:
+                self._static[rule] = tuple(
+                    p
+                    for p, v in zip(self.products, self.variables, strict=True)
+                    if parsed.evaluate(v)
+                )
+            return list(self._static[rule])
+        merged = dict(variables)
+        found = []
+        for product, fields in zip(self.products[:MAX_SCANNED], self.variables, strict=False):
+            merged.update(fields)
+            if parsed.evaluate(merged):
+                found.append(product)
+        return found
+
+
 def matching_products(
     products: Sequence[Product], rule: str | None, variables: Mapping[str, object]
 ) -> list[Product]:
     """Available products for which the filter holds here, in feed order."""
-    available = [p for p in products if p.available]
-    if rule is None:
-        return available
-    parsed = compiled(rule)
-    if isinstance(parsed, str):
-        return []
-    if request_independent(rule):  # the product's own fields are enough
-        return [p for p in available if parsed.evaluate(product_variables(p))]
-    return [
-        p for p in available[:MAX_SCANNED] if parsed.evaluate({**variables, **product_variables(p)})
-    ]
+    return Shelf.of(products).matching(rule, variables)
 
 
 def rank_products(products: Sequence[Product], variables: Mapping[str, object]) -> list[Product]:
