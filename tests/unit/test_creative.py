@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
 
-from kairos.creative import assembly, html, native, vast
+from kairos.creative import assembly, html, native, rules, vast
 from kairos.creative.assembly import Combination
 from kairos.creative.links import Links
 from kairos.creative.model import Product, Slot, SlotKind, Template, Variant, Video
@@ -140,6 +140,11 @@ def test_product_slots_take_the_products_the_filter_allows() -> None:
     (eco,) = assembly.combinations(green, {}, feed, {"interest.eco": 0.9, "viewed": ["osl"]}, rng)
     assert [p.id for p in eco.values["deals"]] == ["osl", "lis"]  # viewed first, none gone
     assert assembly.combinations(green, {}, feed, {"interest.eco": 0.1}, rng) == []
+    shelf = rules.Shelf.of(feed)  # answers are remembered per value of the names rules read
+    for searched, expected in [("Rome", ["rom"]), ("Lisbon", ["lis"]), ("Rome", ["rom"])]:
+        found = shelf.matching("product.destination in searches", {"searches": [searched]})
+        assert [p.id for p in found] == expected
+    assert shelf.matching("product.eco == true", {}) == [feed[0], feed[2]]  # "gone" is not there
 
 
 def test_combinations_are_bounded_distinct_and_weighted() -> None:

@@ -47,7 +47,8 @@ def ad_json(
 ) -> dict[str, Any]:
     c = choice.candidate
     creative = c.creative
-    urls = tracking_urls(choice, result, ctx, links)
+    common = _common(choice, result, ctx, links)
+    urls = tracking_urls(choice, result, ctx, links, common)
     contents: dict[str, Any] = {
         "title": creative.title,
         "body": creative.body,
@@ -59,7 +60,7 @@ def ad_json(
         contents["html"] = creative_html(choice, urls["click"])
     else:
         contents |= dynamic.contents(
-            choice, urls, lambda u: product_click(choice, result, ctx, links, u)
+            choice, urls, lambda u: product_click(choice, links, common, u)
         )
     body = {
         "decision_id": choice.decision_id,
@@ -102,20 +103,21 @@ def _click_cost(choice: Choice) -> str:
     return str(choice.won.cost) if choice.candidate.flight.rate_type is RateType.CPC else "0"
 
 
-def product_click(
-    choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links, landing: str
-) -> str:
+def product_click(choice: Choice, links: Links, common: dict[str, str], landing: str) -> str:
     """A signed click URL of the choice that lands on one product's page."""
     extras = {Kind.CLICK: {"m": _click_cost(choice), "u": landing}}
-    fields = _common(choice, result, ctx, links)
-    return tracking.urls(links.base_url, links.signer, fields, extras)[Kind.CLICK]
+    return tracking.urls(links.base_url, links.signer, common, extras)[Kind.CLICK]
 
 
 def tracking_urls(
-    choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
+    choice: Choice,
+    result: PlacementResult,
+    ctx: RequestContext,
+    links: Links,
+    common: dict[str, str] | None = None,
 ) -> dict[str, str]:
     c = choice.candidate
-    fields = _common(choice, result, ctx, links)
+    fields = common if common is not None else _common(choice, result, ctx, links)
     impression_cost = str(choice.won.cost) if c.flight.rate_type is RateType.CPM else "0"
     click_cost = _click_cost(choice)
     signed = tracking.urls(

@@ -20,6 +20,7 @@ from kairos.creative.model import Product, Variant
 
 PRODUCT = "product."
 MAX_SCANNED = 2000  # products a request-dependent filter is evaluated on, at most
+MAX_REMEMBERED = 4096  # request-dependent filter answers kept per feed (cleared when full)
 
 
 def holds(rule: str | None, variables: Mapping[str, object]) -> bool:
@@ -63,6 +64,9 @@ class Shelf:
     products: tuple[Product, ...]
     variables: tuple[dict[str, object], ...]
     _static: dict[str, tuple[Product, ...]] = field(default_factory=dict, repr=False)
+    _answers: dict[tuple[object, ...], tuple[Product, ...]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def of(cls, products: Iterable[Product]) -> Shelf:
@@ -87,13 +91,38 @@ class Shelf:
                     if parsed.evaluate(v)
                 )
             return list(self._static[rule])
+        # the answer depends on the request only through the names the rule reads: remembered
+        # per value of those (page keywords, a segment, a search …)
+        asked = tuple(
+            _frozen(variables.get(n)) for n in sorted(parsed.names) if not n.startswith(PRODUCT)
+        )
+        key = (rule, *asked)
+        remembered = self._answers.get(key) if _hashable(asked) else None
+        if remembered is not None:
+            return list(remembered)
         merged = dict(variables)
         found = []
         for product, fields in zip(self.products[:MAX_SCANNED], self.variables, strict=False):
             merged.update(fields)
             if parsed.evaluate(merged):
                 found.append(product)
+        if _hashable(asked):
+            if len(self._answers) >= MAX_REMEMBERED:
+                self._answers.clear()
+            self._answers[key] = tuple(found)
         return found
+
+
+def _frozen(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _hashable(values: tuple[object, ...]) -> bool:
+    try:
+        hash(values)
+    except TypeError:
+        return False
+    return True
 
 
 def matching_products(
