@@ -1,0 +1,128 @@
+"""One check suite for every learner: it learns a separable problem, its predictions are
+probabilities, its state survives a snapshot, and the same seed gives the same model."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kairos.learn.ftrl import Ftrl, FtrlParams
+from kairos.learn.hashing import Hasher
+from kairos.learn.metrics import auc, calibration, log_loss
+
+Learner = Any
+LEARNERS: dict[str, Callable[[int], Learner]] = {
+    "ftrl": lambda seed: Ftrl(
+        FtrlParams(bits=16, alpha=0.5, l1=0.05, crosses=(("color", "size"),))
+    ),
+}
+
+
+def problem(n: int, seed: int) -> tuple[list[dict[str, Any]], np.ndarray[Any, Any]]:
+    """Clicks when the colour is red and the size is not small (a cross), whatever the noise
+    features say."""
+    rng = random.Random(seed)
+    xs, ys = [], []
+    for _ in range(n):
+        x = {
+            "color": rng.choice(["red", "blue", "green"]),
+            "size": rng.choice(["S", "M", "L"]),
+            "noise": rng.choice(["a", "b", "c", "d"]),
+            "score": rng.random(),
+        }
+        xs.append(x)
+        ys.append(1.0 if x["color"] == "red" and x["size"] != "S" else 0.0)
+    return xs, np.asarray(ys)
+
+
+def train(
+    learner: Learner, xs: list[dict[str, Any]], ys: np.ndarray[Any, Any], batch: int = 50
+) -> None:
+    for start in range(0, len(xs), batch):
+        learner.learn_many(xs[start : start + batch], ys[start : start + batch])
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_it_learns_a_separable_problem(name: str) -> None:
+    learner = LEARNERS[name](1)
+    xs, ys = problem(4000, seed=1)
+    for _ in range(3):
+        train(learner, xs, ys)
+    test_x, test_y = problem(1000, seed=2)
+    scores = learner.predict_proba_many(test_x)
+    assert auc(test_y, scores) > 0.99
+    assert log_loss(test_y, scores) < 0.5 * log_loss(test_y, np.full(len(test_y), test_y.mean()))
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_predictions_are_probabilities_even_on_strange_input(name: str) -> None:
+    learner = LEARNERS[name](1)
+    xs, ys = problem(500, seed=3)
+    train(learner, xs, ys)
+    strange = [{}, {"color": None}, {"score": 1e300}, {"score": -1e300}, {"tags": ["x", "y"]}]
+    for p in [*learner.predict_proba_many(strange), learner.predict_proba_one({"color": "red"})]:
+        assert 0.0 <= p <= 1.0
+    assert learner.predict_proba_many([]).shape == (0,)
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_state_round_trips_through_a_snapshot(name: str) -> None:
+    learner = LEARNERS[name](1)
+    xs, ys = problem(800, seed=4)
+    train(learner, xs, ys)
+    restored = type(learner).restore(learner.snapshot())
+    probe, _ = problem(200, seed=5)
+    assert np.array_equal(learner.predict_proba_many(probe), restored.predict_proba_many(probe))
+    train(learner, xs[:100], ys[:100])  # and both go on learning the same way
+    train(restored, xs[:100], ys[:100])
+    assert np.array_equal(learner.predict_proba_many(probe), restored.predict_proba_many(probe))
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_the_same_seed_gives_the_same_model(name: str) -> None:
+    xs, ys = problem(600, seed=6)
+    first, second = LEARNERS[name](7), LEARNERS[name](7)
+    train(first, xs, ys)
+    train(second, xs, ys)
+    probe, _ = problem(100, seed=8)
+    assert np.array_equal(first.predict_proba_many(probe), second.predict_proba_many(probe))
+
+
+def test_ftrl_batches_of_one_are_the_per_example_algorithm() -> None:
+    xs, ys = problem(300, seed=9)
+    one, many = Ftrl(FtrlParams(bits=12)), Ftrl(FtrlParams(bits=12))
+    for x, y in zip(xs, ys, strict=True):
+        one.learn_one(x, y)
+    train(many, xs, ys, batch=1)
+    probe, _ = problem(50, seed=10)
+    assert np.allclose(one.predict_proba_many(probe), many.predict_proba_many(probe))
+    assert np.allclose([one.predict_proba_one(x) for x in probe], one.predict_proba_many(probe))
+    assert 0 < one.nonzero < one._hasher.size  # L1 keeps most weights at zero
+
+
+def test_hashing_is_stable_and_crosses_pairs() -> None:
+    hasher = Hasher(bits=18, crosses=(("a", "b"),))
+    indices, values = hasher.features({"a": "x", "b": ["y", "z"], "n": 3, "off": False})
+    assert indices[0] == 0  # the bias
+    assert len(indices) == 1 + 1 + 2 + 1 + 1 + 2  # bias, a, b (2), n, off, a^b (2)
+    assert values[indices.index(hasher.features({"n": 3})[0][1])] == pytest.approx(np.log1p(3))
+    assert hasher.features({"a": "x"}) == Hasher(bits=18).features({"a": "x"})  # same everywhere
+
+
+def test_metrics_on_known_answers() -> None:
+    assert auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert auc([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert auc([1, 1], [0.2, 0.3]) == 0.5  # one class: undefined, reported as a coin
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 0.2, 20_000)
+    y = (rng.uniform(0, 1, 20_000) < p).astype(float)
+    calibrated = calibration(y, p)
+    assert calibrated["ece"] < 0.01
+    assert abs(calibrated["ratio"] - 1) < 0.05
+    assert calibration(y, p * 2)["ratio"] > 1.8  # twice too high says so
+    assert log_loss([1, 0], [0.5, 0.5]) == pytest.approx(np.log(2))
