@@ -6,7 +6,7 @@ import typer
 from pydantic import ValidationError
 
 from kairos import logs
-from kairos.cli import bench, db, features, feeds, kafka, keys, serve, status, stream
+from kairos.cli import bench, db, features, feeds, kafka, keys, serve, status, stream, train
 from kairos.cli.common import console
 from kairos.settings import Settings
 
@@ -26,6 +26,7 @@ app.command()(serve.up)
 app.command()(stream.stream)
 app.command()(stream.persist)
 app.command()(status.status)
+app.command()(train.train)
 
 
 @app.callback()

@@ -151,7 +151,7 @@ def _product(raw: Any, feed_id: str, *, typed: bool) -> Product:
         raise InvalidValue("title: at most 300 characters")
     image = raw.get("image_url")
     category = raw.get("category")
-    attributes = {k: v if typed else _typed(v) for k, v in raw.items() if k not in KNOWN}
+    attributes = {k: v if typed else typed_value(v) for k, v in raw.items() if k not in KNOWN}
     if len(orjson.dumps(attributes)) > 4096:
         raise InvalidValue("attributes: at most 4 KiB")
     return Product(
@@ -178,7 +178,8 @@ def _available(value: Any) -> bool:
     raise InvalidValue(f"available: true or false, not {value!r}")
 
 
-def _typed(text: str) -> Any:
+def typed_value(text: str) -> Any:
+    """A CSV cell as the value it reads as: a boolean, an integer, a decimal, or text."""
     value = text.strip()
     if value.lower() in ("true", "false"):
         return value.lower() == "true"

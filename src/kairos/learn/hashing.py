@@ -44,8 +44,10 @@ class Hasher:
                 values.append(weight)
                 tokens.setdefault(name, []).append(token)
         for left, right in self.crosses:
-            for a in tokens.get(left, ()):
-                for b in tokens.get(right, ()):
+            lefts, rights = tokens.get(left, ()), tokens.get(right, ())
+            for i, a in enumerate(lefts):
+                # a field crossed with itself: each unordered pair once (combination effects)
+                for b in rights[i + 1 :] if left == right else rights:
                     indices.append((_hash(f"{a}^{b}") & mask) or 1)
                     values.append(1.0)
         return indices, values
