@@ -298,3 +298,31 @@ def test_vast_is_a_linear_inline_ad_with_tracking() -> None:
     assert "&amp;" in xml  # escaped in the document, intact once parsed
     with pytest.raises(vast.VastError):
         vast.render(template(), one(template(), {}), LINKS, ad)
+
+
+def test_assemblies_are_remembered_per_value_of_what_the_rules_read() -> None:
+    variants = {
+        "headline": [
+            variant("h-eco", "headline", "Green", rule="interest.eco > 0.3"),
+            variant("h-any", "headline", "Go"),
+        ]
+    }
+    feed = [
+        product("lis", attributes={"destination": "Lisbon"}),
+        product("rom", attributes={"destination": "Rome"}),
+    ]
+    t = template(slots=[HEADLINE, DEALS], product_filter="product.destination in searches")
+    memo = assembly.Assemblies()
+    cases = [
+        {"interest.eco": 0.8, "searches": ["Rome"], "other": 1},
+        {"interest.eco": 0.8, "searches": ["Rome"], "other": 2},  # reads the same: remembered
+        {"interest.eco": 0.1, "searches": ["Rome"]},
+        {"interest.eco": 0.8, "searches": ["Lisbon"], "viewed": ["lis"]},
+        {"interest.eco": 0.8, "searches": ["Oslo"]},
+    ]
+    found = [memo.get(t, variants, feed, case) for case in cases]
+    assert found[0] is found[1]
+    for case, got in zip(cases, found, strict=True):
+        assert got == assembly.assemble(t, variants, feed, case)
+    assert found[4] is None
+    assert memo.get(t, variants, feed, {"searches": {"not": "hashable"}}) is None

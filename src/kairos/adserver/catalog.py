@@ -23,6 +23,7 @@ from kairos.adserver.model import (
     Status,
     Zone,
 )
+from kairos.creative.assembly import Assemblies
 from kairos.creative.model import Product, Template, Variant
 from kairos.creative.rules import Shelf
 
@@ -58,6 +59,7 @@ class Dynamic:
     templates: dict[str, Template] = field(default_factory=dict)
     variants: dict[str, dict[str, tuple[Variant, ...]]] = field(default_factory=dict)
     products: dict[str, Shelf] = field(default_factory=dict)  # by feed
+    assemblies: Assemblies = field(default_factory=Assemblies, repr=False, compare=False)
 
     def variants_of(self, advertiser_id: str) -> dict[str, tuple[Variant, ...]]:
         return self.variants.get(advertiser_id, {})

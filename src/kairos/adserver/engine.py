@@ -244,7 +244,7 @@ class Engine:
         started = time.perf_counter()
         dynamic = self.catalog.dynamic
         template = dynamic.templates[creative.template_id]
-        found = assembly.assemble(
+        found = dynamic.assemblies.get(
             template,
             dynamic.variants_of(creative.advertiser_id),
             dynamic.products_of(template),

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kairos.adserver.targeting.filters import compiled
 from kairos.creative import rules
 from kairos.creative.model import Product, Slot, SlotKind, Template, Variant
 
@@ -184,3 +185,54 @@ def _digits(index: int, sizes: Sequence[int]) -> list[int]:
         index, digit = divmod(index, size)
         digits.append(digit)
     return digits[::-1]
+
+
+class Assemblies:
+    """Assemblies remembered per template and per value of every name its rules read (the
+    variants' rules, the product filter, and `viewed`, which orders products): requests that
+    agree on those get the same options, so assembly runs once for them. One per catalog."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self._reads: dict[str, tuple[str, ...]] = {}
+        self._found: dict[tuple[object, ...], Assembly | None] = {}
+
+    def get(
+        self,
+        template: Template,
+        variants: Mapping[str, Sequence[Variant]],
+        products: Sequence[Product] | rules.Shelf,
+        variables: Mapping[str, object],
+    ) -> Assembly | None:
+        reads = self._reads.get(template.id)
+        if reads is None:
+            reads = self._reads[template.id] = _reads(template, variants)
+        key = (template.id, *(_frozen(variables.get(name)) for name in reads))
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        except TypeError:  # a value that cannot be a key (a mapping): assemble every time
+            return assemble(template, variants, products, variables)
+        found = assemble(template, variants, products, variables)
+        if len(self._found) >= self.limit:
+            self._found.clear()
+        self._found[key] = found
+        return found
+
+
+def _reads(template: Template, variants: Mapping[str, Sequence[Variant]]) -> tuple[str, ...]:
+    names: set[str] = set()
+    texts = [v.rule for slot in template.slots for v in variants.get(slot.name, ())]
+    for text in [*texts, template.product_filter]:
+        if text is not None:
+            parsed = compiled(text)
+            if not isinstance(parsed, str):
+                names |= {n for n in parsed.names if not n.startswith(rules.PRODUCT)}
+    if any(slot.kind is SlotKind.PRODUCTS for slot in template.slots):
+        names.add("viewed")
+    return tuple(sorted(names))
+
+
+def _frozen(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
