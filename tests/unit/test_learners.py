@@ -10,15 +10,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from kairos.learn.bayes import BayesianLogistic, BayesParams
 from kairos.learn.ftrl import Ftrl, FtrlParams
 from kairos.learn.hashing import Hasher
 from kairos.learn.metrics import auc, calibration, log_loss
 
 Learner = Any
+CROSS = (("color", "size"),)
 LEARNERS: dict[str, Callable[[int], Learner]] = {
-    "ftrl": lambda seed: Ftrl(
-        FtrlParams(bits=16, alpha=0.5, l1=0.05, crosses=(("color", "size"),))
-    ),
+    "ftrl": lambda seed: Ftrl(FtrlParams(bits=16, alpha=0.5, l1=0.05, crosses=CROSS)),
+    "bayes": lambda seed: BayesianLogistic(BayesParams(bits=16, crosses=CROSS), seed=seed),
 }
 
 
@@ -126,3 +127,30 @@ def test_metrics_on_known_answers() -> None:
     assert abs(calibrated["ratio"] - 1) < 0.05
     assert calibration(y, p * 2)["ratio"] > 1.8  # twice too high says so
     assert log_loss([1, 0], [0.5, 0.5]) == pytest.approx(np.log(2))
+
+
+def test_thompson_sampling_finds_the_best_combination_and_says_how_likely_its_choice_was() -> None:
+    rates = [0.02, 0.03, 0.05, 0.09, 0.04]
+    arms = [{"headline": f"h{k}"} for k in range(len(rates))]
+    model = BayesianLogistic(BayesParams(bits=12), seed=3)
+    _, fresh = model.choose(arms, draws=2000)
+    assert abs(fresh - 1 / len(arms)) < 0.05  # the prior: every arm as likely
+    rng = random.Random(4)
+    pulls: list[int] = []
+    pending_x: list[dict[str, Any]] = []
+    pending_y: list[float] = []
+    for _ in range(6000):
+        chosen, propensity = model.choose(arms, draws=20)
+        assert 0 < propensity <= 1
+        pulls.append(chosen)
+        pending_x.append(arms[chosen])
+        pending_y.append(1.0 if rng.random() < rates[chosen] else 0.0)
+        if len(pending_x) == 50:  # feedback in batches, as the stream delivers it
+            model.learn_many(pending_x, np.asarray(pending_y))
+            pending_x, pending_y = [], []
+    late = pulls[-2000:]
+    assert late.count(3) / len(late) > 0.6  # mostly the best
+    assert all(pulls.count(k) >= 20 for k in range(len(rates)))  # every one was tried
+    _, settled = model.choose(arms, draws=2000)
+    assert model.predict_proba_one(arms[3]) > model.predict_proba_one(arms[0])
+    assert settled > 0.3

@@ -24,9 +24,10 @@ class RequestContext:
     keywords: frozenset[str] = frozenset()  # of the page and the request, lower case
     properties: dict[str, Scalar] = field(default_factory=dict)  # request key-values
     features: dict[str, object] = field(default_factory=dict)  # the user's snapshot (consent)
+    placement_id: str | None = None
 
     def at_placement(
-        self, site_id: str, zone_id: str, properties: dict[str, Scalar]
+        self, site_id: str, zone_id: str, properties: dict[str, Scalar], placement_id: str
     ) -> RequestContext:
         """This context on one placement of the page (`dataclasses.replace`, without its
         per-call field inspection: once per placement on the hot path)."""
@@ -45,6 +46,7 @@ class RequestContext:
             self.keywords,
             properties,
             self.features,
+            placement_id,
         )
 
     def variables(self) -> dict[str, object]:

@@ -35,7 +35,7 @@ from kairos.creative.model import Template
 from kairos.stream.features import UserFeatures
 
 MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
-Composer = Callable[[Assembly, RequestContext, random.Random], tuple[Combination, float]]
+Composer = Callable[[Candidate, Assembly, RequestContext, random.Random], tuple[Combination, float]]
 
 
 class DecisionIds:
@@ -103,7 +103,7 @@ class Engine:
     rng: random.Random = field(default_factory=random.Random)
     new_id: Callable[[], str] = field(default_factory=lambda: DecisionIds())
     # chooses among a dynamic creative's combinations (the learning issue's models plug in)
-    compose: Composer = field(default=lambda found, _ctx, rng: assembly.choose(found, rng))
+    compose: Composer = field(default=lambda _ad, found, _ctx, rng: assembly.choose(found, rng))
     _index: FlightIndex | None = field(default=None, repr=False)
     _index_of: Catalog | None = field(default=None, repr=False)
     _ranked: dict[str, Ranked] = field(default_factory=dict, repr=False)
@@ -253,7 +253,7 @@ class Engine:
         if found is None:
             ASSEMBLY.inc(time.perf_counter() - started)
             return None
-        combination, share = self.compose(found, ctx, self.rng)
+        combination, share = self.compose(choice.candidate, found, ctx, self.rng)
         ASSEMBLY.inc(time.perf_counter() - started)
         return replace(choice, combination=combination, combination_share=share, template=template)
 
@@ -309,7 +309,7 @@ class _Page:
         if key not in self.contexts:
             base = self.request.ctx
             properties = {**base.properties, **wanted.properties}
-            ctx = base.at_placement(info.site.id, info.zone.id, properties)
+            ctx = base.at_placement(info.site.id, info.zone.id, properties, info.placement.id)
             targeted = self.index.targeted(ctx)
             held = self.index.expressions_hold(ctx)
             self.contexts[key] = (ctx, targeted if held is None else targeted & held)

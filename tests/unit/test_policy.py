@@ -1,0 +1,85 @@
+"""Thompson sampling as the ad server's composer: a learned preference among a dynamic
+creative's combinations shows in what is served, with the propensity of each choice."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from kairos.adserver import catalog as catalogs
+from kairos.adserver.context import RequestContext
+from kairos.adserver.engine import DecisionRequest, Engine, PlacementRequest
+from kairos.adserver.model import Ad, Advertiser, Campaign, Creative, Flight, Placement, Site, Zone
+from kairos.adserver.scoring import HistoricalCtrScorer
+from kairos.creative.model import Slot, SlotKind, Template, Variant
+from kairos.learn import features
+from kairos.learn.bayes import BayesianLogistic, BayesParams
+from kairos.learn.policy import ThompsonComposer
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+def catalog() -> catalogs.Catalog:
+    return catalogs.build(
+        version="t",
+        advertisers=[Advertiser(id="adv", name="A")],
+        campaigns=[Campaign(id="c", advertiser_id="adv", name="C")],
+        flights=[Flight(id="f", campaign_id="c", name="F", start=NOW - timedelta(days=1), price=2)],
+        creatives=[Creative(id="cr", advertiser_id="adv", name="Cr", template_id="tp")],
+        ads=[Ad(id="ad", flight_id="f", creative_id="cr")],
+        sites=[Site(id="s", name="S", domain="s.example")],
+        zones=[Zone(id="z", site_id="s", name="Z")],
+        placements=[Placement(id="p", zone_id="z", name="P")],
+        templates=[
+            Template(
+                id="tp",
+                advertiser_id="adv",
+                name="T",
+                slots=[Slot(name="headline", kind=SlotKind.TEXT, default="x")],
+                html="<b>{{ headline }}</b>",
+            )
+        ],
+        variants=[
+            Variant(id=f"h{k}", advertiser_id="adv", slot="headline", value=f"H{k}")
+            for k in range(3)
+        ],
+    )
+
+
+def test_the_learned_combination_wins_most_decisions_with_its_propensity() -> None:
+    model = BayesianLogistic(BayesParams(bits=14, crosses=features.DEFAULT_CROSSES), seed=1)
+    rng = random.Random(2)
+    rates = {"h0": 0.04, "h1": 0.09, "h2": 0.075}
+    xs, ys = [], []
+    for _ in range(3000):  # history: the decisions' features, as the stream labels them
+        headline = rng.choice(list(rates))
+        x = features.user_part({"device": "mobile"}) | features.ad_part(
+            advertiser_id="adv",
+            campaign_id="c",
+            flight_id="f",
+            ad_id="ad",
+            creative_id="cr",
+            placement_id="p",
+            elements={"headline": headline},
+        )
+        xs.append(x)
+        ys.append(1.0 if rng.random() < rates[headline] else 0.0)
+    model.learn_many(xs, np.asarray(ys))
+    engine = Engine(catalog(), HistoricalCtrScorer(), rng=random.Random(3))
+    engine.compose = ThompsonComposer(model)
+    served = []
+    for n in range(300):
+        ctx = RequestContext(now=NOW, user_key=f"{n:032x}", features={"device": "mobile"})
+        (result,) = engine.decide(DecisionRequest([PlacementRequest("p")], ctx), None)
+        (choice,) = result.choices
+        assert choice.combination is not None
+        assert 0 < choice.propensity <= 1
+        assert choice.propensity == choice.won.propensity * choice.combination_share
+        served.append(choice.combination.elements["headline"])
+    counts = Counter(served)
+    assert counts.most_common(1)[0][0] == "h1"
+    assert counts["h1"] > 0.5 * len(served)
+    assert len(counts) >= 2  # with this little history it still explores
