@@ -23,10 +23,13 @@ from kairos.adserver import catalog as catalogs
 from kairos.adserver import delivery
 from kairos.adserver.engine import DecisionRequest, PlacementResult
 from kairos.adserver.engine import Engine as DecisionEngine
+from kairos.adserver.models import ModelFollower
 from kairos.adserver.pacing import pacing_error
 from kairos.adserver.scoring import HistoricalCtrScorer
 from kairos.db import catalog as catalog_db
 from kairos.featurestore.base import FeatureStore
+from kairos.learn.bayes import BayesianLogistic
+from kairos.learn.policy import ThompsonComposer
 from kairos.logs import kv
 from kairos.stream.features import UserFeatures
 
@@ -58,9 +61,21 @@ class AdServer:
         self.features = features
         self.config = config or RefreshConfig()
         self.engine = DecisionEngine(catalogs.EMPTY, HistoricalCtrScorer())
+        self.model_version: str | None = None
+        self._models: ModelFollower | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- requests -------------------------------------------------------------------------
+
+    def use_model(self, snapshot: bytes, version: str) -> None:
+        """Choose dynamic creatives' combinations with this click model from now on."""
+        self.engine.compose = ThompsonComposer(BayesianLogistic.restore(snapshot))
+        self.model_version = version
+        log.info("model in use", extra=kv(version=version))
+
+    def follow_models(self, bootstrap: str, topic: str, name: str = "ctr") -> None:
+        self._models = ModelFollower(bootstrap, topic, name, self.use_model)
+        self._models.start()
 
     def user_features(self, user_key: str | None) -> UserFeatures | None:
         if user_key is None or self.features is None:
@@ -125,6 +140,8 @@ class AdServer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._models is not None:
+            self._models.stop()
         if self.features is not None:
             self.features.close()
 

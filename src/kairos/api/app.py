@@ -83,6 +83,8 @@ def create_app(
             replays=Replays(),
         )
         await adserver.start()
+        if own_sink:  # a real cluster: follow the models `kairos learn` publishes
+            adserver.follow_models(settings.bootstrap_servers, runtime.topics(settings).models)
         _tune_gc()
         log.info("api started", extra=kv(kafka=settings.bootstrap_servers))
         try:

@@ -6,7 +6,19 @@ import typer
 from pydantic import ValidationError
 
 from kairos import logs
-from kairos.cli import bench, db, features, feeds, kafka, keys, serve, status, stream, train
+from kairos.cli import (
+    bench,
+    db,
+    features,
+    feeds,
+    kafka,
+    keys,
+    learn,
+    serve,
+    status,
+    stream,
+    train,
+)
 from kairos.cli.common import console
 from kairos.settings import Settings
 
@@ -27,6 +39,7 @@ app.command()(stream.stream)
 app.command()(stream.persist)
 app.command()(status.status)
 app.command()(train.train)
+app.command()(learn.learn)
 
 
 @app.callback()

@@ -115,7 +115,12 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
             f"Kairos API on http://{settings.host}:{settings.port} "
             f"(docs at /docs) — Ctrl-C stops everything"
         )
-        children = [_child("stream"), _child("persist"), _child("feeds", "refresh")]
+        children = [
+            _child("stream"),
+            _child("persist"),
+            _child("feeds", "refresh"),
+            _child("learn"),
+        ]
         _serve(settings)
     except KeyboardInterrupt:
         pass

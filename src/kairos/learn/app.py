@@ -1,0 +1,152 @@
+"""`kairos learn`: the labelled-examples topic in, model snapshots on the models topic out.
+
+A consumer group reads `examples.labelled`; each batch updates the model (`OnlineTrainer`);
+every `publish_every_s` with something new, the model's snapshot is produced to the compacted
+models topic (key = model name, header `version`) and only then are the consumed offsets
+committed, so a restart resumes from the last published model and re-reads what came after it
+(examples already learnt are recognised by id while the process lives). Ad servers follow the
+models topic (`adserver.models`) and swap the new model in without restarting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+
+from kairos.domain.examples import LabelledExample
+from kairos.kafka.consume import drain
+from kairos.kafka.sink import producer_config
+from kairos.learn import features
+from kairos.learn.bayes import BayesianLogistic, BayesParams
+from kairos.learn.online import OnlineTrainer
+from kairos.logs import kv
+
+log = logging.getLogger(__name__)
+CTR = "ctr"  # the key of the click model on the models topic
+MAX_SNAPSHOT = 16 * 1024 * 1024
+_DECODER = msgspec.json.Decoder(LabelledExample)
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    bootstrap: str
+    examples_topic: str
+    models_topic: str
+    group: str = "kairos-learn"
+    publish_every_s: float = 2.0
+    batch: int = 2000
+    bits: int = 18
+
+
+def new_model(config: LearnConfig) -> BayesianLogistic:
+    return BayesianLogistic(BayesParams(bits=config.bits, crosses=features.DEFAULT_CROSSES))
+
+
+def latest_snapshot(bootstrap: str, topic: str, name: str, timeout_s: float = 10.0) -> bytes | None:
+    """The newest snapshot of model `name` on the (compacted) models topic, if any."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"kairos-models-{uuid.uuid4().hex[:8]}",  # never commits
+            "enable.auto.commit": False,
+            "logger": logging.getLogger("kairos.kafka.librdkafka"),
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1]
+            for p in partitions
+        }
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        found: bytes | None = None
+        deadline = time.monotonic() + timeout_s
+        positions = {p: 0 for p in partitions}
+        while any(positions[p] < ends[p] for p in partitions) and time.monotonic() < deadline:
+            for message in drain(consumer, 100, 0.5):
+                if message.error():
+                    continue
+                positions[message.partition() or 0] = (message.offset() or 0) + 1
+                if message.key() == name.encode():
+                    found = message.value()
+        return found
+    finally:
+        consumer.close()
+
+
+class LearnerApp:
+    def __init__(self, config: LearnConfig) -> None:
+        self.config = config
+        stored = latest_snapshot(config.bootstrap, config.models_topic, CTR)
+        model = BayesianLogistic.restore(stored) if stored else new_model(config)
+        self.trainer = OnlineTrainer(model)
+        self.published_seen = model.seen
+        self._producer = Producer(
+            producer_config(config.bootstrap, timeout_ms=30_000, client_id="kairos-learn")
+            | {"message.max.bytes": MAX_SNAPSHOT}
+        )
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": config.bootstrap,
+                "group.id": config.group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "logger": logging.getLogger("kairos.kafka.librdkafka"),
+            }
+        )
+        self._consumer.subscribe([config.examples_topic])
+        log.info("learner started", extra=kv(model=CTR, seen=model.seen, group=config.group))
+
+    def run(self, stop: threading.Event) -> None:
+        last_publish = time.monotonic()
+        try:
+            while not stop.is_set():
+                self.step()
+                if time.monotonic() - last_publish >= self.config.publish_every_s:
+                    self.publish()
+                    last_publish = time.monotonic()
+            self.publish()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._producer.flush(10)
+
+    def step(self) -> int:
+        examples = []
+        for message in drain(self._consumer, self.config.batch, 0.5):
+            if message.error():
+                continue
+            try:
+                examples.append(_DECODER.decode(message.value() or b""))
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                log.warning("bad example skipped", extra=kv(offset=message.offset()))
+        return self.trainer.observe(examples)
+
+    def publish(self) -> str | None:
+        """Produce a snapshot if anything was learnt since the last one, then commit."""
+        model = self.trainer.model
+        if model.seen == self.published_seen:
+            return None
+        version = f"{CTR}-{model.seen}-{int(time.time())}"
+        self._producer.produce(
+            self.config.models_topic, model.snapshot(), CTR.encode(), headers=[("version", version)]
+        )
+        if self._producer.flush(30) != 0:
+            log.warning("model snapshot not acknowledged", extra=kv(version=version))
+            return None
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:  # nothing consumed yet, or a rebalance: next time
+            log.debug("commit skipped", extra=kv(error=str(exc)))
+        self.published_seen = model.seen
+        log.info("model published", extra=kv(version=version, learnt=self.trainer.learnt))
+        return version
