@@ -9,6 +9,7 @@ from kairos import logs
 from kairos.cli import (
     bench,
     db,
+    evaluate,
     features,
     feeds,
     kafka,
@@ -40,6 +41,7 @@ app.command()(stream.persist)
 app.command()(status.status)
 app.command()(train.train)
 app.command()(learn.learn)
+app.command()(evaluate.evaluate)
 
 
 @app.callback()
