@@ -13,8 +13,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from kairos.adserver.model import Status
-from kairos.adserver.targeting.expression import MAX_LENGTH, ExpressionError, parse
-from kairos.api.management_models import Body, Id, Matching, Name, Stamped
+from kairos.adserver.targeting.expression import MAX_LENGTH
+from kairos.api.management_models import Body, Id, Matching, Name, Stamped, parsed_expression
 from kairos.creative import html as html_renderer
 from kairos.creative import model
 from kairos.creative.assembly import Combination
@@ -32,19 +32,6 @@ Rule = Annotated[
         description="An expression in the targeting language, e.g. interest.eco > 0.3",
     ),
 ]
-
-
-def _expression(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            parse(value)
-        except ExpressionError as exc:
-            raise PydanticCustomError(
-                "expression",
-                "{reason} (at character {position})",
-                {"reason": exc.reason, "position": exc.position},
-            ) from exc
-    return value
 
 
 class Slot(Body):
@@ -86,7 +73,7 @@ class TemplateCreate(Body):
     @field_validator("product_filter")
     @classmethod
     def _filter_parses(cls, value: str | None) -> str | None:
-        return _expression(value)
+        return parsed_expression(value)
 
     @model_validator(mode="after")
     def _renders(self) -> TemplateCreate:
@@ -123,7 +110,7 @@ class VariantCreate(Body):
     @field_validator("rule")
     @classmethod
     def _rule_parses(cls, value: str | None) -> str | None:
-        return _expression(value)
+        return parsed_expression(value)
 
 
 class Variant(Stamped, VariantCreate):

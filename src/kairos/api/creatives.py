@@ -44,7 +44,9 @@ _WRITE = [Depends(require(Scope.WRITE))]
 MAX_FEED_BYTES = 50 * 1024 * 1024
 
 
-class FeedRejected(KairosError):
+class Unprocessable(KairosError):
+    """A feed, preview or selection that cannot be used as sent (422, saying why)."""
+
     status = 422
 
 
@@ -63,7 +65,7 @@ def import_into(
     try:
         return jobs.import_feed(session, feed_id, data, fmt)
     except FeedError as exc:
-        raise FeedRejected(str(exc)) from exc
+        raise Unprocessable(str(exc)) from exc
 
 
 @router.get("/feeds/{feed_id}/products", dependencies=_READ)
@@ -124,12 +126,12 @@ def preview(
         if wanted not in {v.id for v in variants.get(slot, [])}
     }
     if unknown:
-        raise FeedRejected(f"no such variant for slot(s): {unknown}")
+        raise Unprocessable(f"no such variant for slot(s): {unknown}")
     products = feeds.available_products(session, [template.feed_id] if template.feed_id else [])
     rng = random.Random(body.seed)
     found = assembly.assemble(template, variants, products, body.context)
     if found is None:
-        raise FeedRejected("no product matches the template's filter in this context")
+        raise Unprocessable("no product matches the template's filter in this context")
     chosen, _ = assembly.choose(found, rng)
     links = Links(
         click="https://preview.invalid/click",

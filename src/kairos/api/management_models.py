@@ -128,16 +128,21 @@ class Targeting(Body):
     @field_validator("expression")
     @classmethod
     def _parses(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse(value)
-            except ExpressionError as exc:
-                raise PydanticCustomError(
-                    "expression",
-                    "{reason} (at character {position})",
-                    {"reason": exc.reason, "position": exc.position},
-                ) from exc
-        return value
+        return parsed_expression(value)
+
+
+def parsed_expression(value: str | None) -> str | None:
+    """The text, if it parses in the targeting language; else a 422 saying where it fails."""
+    if value is not None:
+        try:
+            parse(value)
+        except ExpressionError as exc:
+            raise PydanticCustomError(
+                "expression",
+                "{reason} (at character {position})",
+                {"reason": exc.reason, "position": exc.position},
+            ) from exc
+    return value
 
 
 class Stamped(BaseModel):

@@ -125,13 +125,6 @@ def _hashable(values: tuple[object, ...]) -> bool:
     return True
 
 
-def matching_products(
-    products: Sequence[Product], rule: str | None, variables: Mapping[str, object]
-) -> list[Product]:
-    """Available products for which the filter holds here, in feed order."""
-    return Shelf.of(products).matching(rule, variables)
-
-
 def rank_products(products: Sequence[Product], variables: Mapping[str, object]) -> list[Product]:
     """The visitor's recently viewed products first (most recent first), then the others in
     feed order (the recommender of the learning issue replaces this order)."""

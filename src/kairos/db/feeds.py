@@ -8,6 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -115,28 +116,12 @@ def report_of(row: FeedImportRow) -> dict[str, Any]:
 
 
 def product_of(row: ProductRow) -> Product:
-    return Product(
-        id=row.id,
-        feed_id=row.feed_id,
-        title=row.title,
-        price=row.price,
-        landing_url=row.landing_url,
-        image_url=row.image_url,
-        category=row.category,
-        available=row.available,
-        attributes=dict(row.attributes or {}),
-    )
+    """The struct of a row: the table's columns are the struct's fields (and `updated_at`)."""
+    return msgspec.convert({name: getattr(row, name) for name in _FIELDS}, Product)
 
 
 def _values(product: Product) -> dict[str, Any]:
-    return {
-        "feed_id": product.feed_id,
-        "id": product.id,
-        "title": product.title,
-        "price": product.price,
-        "landing_url": product.landing_url,
-        "image_url": product.image_url,
-        "category": product.category,
-        "available": product.available,
-        "attributes": dict(product.attributes),
-    }
+    return msgspec.structs.asdict(product) | {"attributes": dict(product.attributes)}
+
+
+_FIELDS = Product.__struct_fields__

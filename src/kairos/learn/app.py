@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer
 
 from kairos.domain.examples import LabelledExample
+from kairos.kafka.compacted import partitions_of, read_to_end
 from kairos.kafka.consume import drain
 from kairos.kafka.sink import producer_config
 from kairos.learn import features
@@ -50,34 +50,10 @@ def new_model(config: LearnConfig) -> BayesianLogistic:
 
 def latest_snapshot(bootstrap: str, topic: str, name: str, timeout_s: float = 10.0) -> bytes | None:
     """The newest snapshot of model `name` on the (compacted) models topic, if any."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"kairos-models-{uuid.uuid4().hex[:8]}",  # never commits
-            "enable.auto.commit": False,
-            "logger": logging.getLogger("kairos.kafka.librdkafka"),
-        }
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1]
-            for p in partitions
-        }
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        found: bytes | None = None
-        deadline = time.monotonic() + timeout_s
-        positions = {p: 0 for p in partitions}
-        while any(positions[p] < ends[p] for p in partitions) and time.monotonic() < deadline:
-            for message in drain(consumer, 100, 0.5):
-                if message.error():
-                    continue
-                positions[message.partition() or 0] = (message.offset() or 0) + 1
-                if message.key() == name.encode():
-                    found = message.value()
-        return found
-    finally:
-        consumer.close()
+    partitions = partitions_of(bootstrap, topic, timeout_s)
+    latest, _ = read_to_end(bootstrap, topic, partitions, timeout_s, "kairos-models")
+    found = [values[name.encode()] for values in latest.values() if name.encode() in values]
+    return found[0] if found else None
 
 
 class LearnerApp:
