@@ -154,3 +154,31 @@ def test_thompson_sampling_finds_the_best_combination_and_says_how_likely_its_ch
     _, settled = model.choose(arms, draws=2000)
     assert model.predict_proba_one(arms[3]) > model.predict_proba_one(arms[0])
     assert settled > 0.3
+
+
+def test_aggregated_examples_are_the_same_update_as_the_examples_themselves() -> None:
+    xs = [{"headline": "h1", "image": "i1"}, {"headline": "h2", "image": "i1"}]
+    one_by_one = BayesianLogistic(BayesParams(bits=12))
+    rows = [xs[0]] * 40 + [xs[1]] * 60
+    labels = [1.0] * 3 + [0.0] * 37 + [1.0] * 9 + [0.0] * 51
+    one_by_one.learn_many(rows, np.asarray(labels))
+    counted = BayesianLogistic(BayesParams(bits=12))
+    counted.learn_many(xs, [3, 9], [40, 60])
+    assert counted.seen == one_by_one.seen == 100
+    assert np.allclose(counted._m, one_by_one._m)
+    assert np.allclose(counted._q, one_by_one._q)
+
+
+def test_candidates_margins_are_drawn_as_drawn_weights_would_give_them() -> None:
+    model = BayesianLogistic(BayesParams(bits=12), seed=5)
+    model.learn_many([{"h": "a", "i": "x"}, {"h": "b", "i": "x"}], [30, 10], [1000, 1000])
+    xs = [{"h": "a", "i": "x"}, {"h": "b", "i": "x"}, {"h": "a", "i": "y"}]
+    margins = model.sample_margins(xs, 200_000)
+    dense, coords = model._dense(xs)
+    assert np.allclose(margins.mean(axis=0), dense @ model._m[coords], atol=0.02)
+    expected = (dense / model._q[coords]) @ dense.T  # shared weights: correlated margins
+    assert np.allclose(np.cov(margins.T), expected, atol=0.03)
+    counts = model.allocate(xs, 10_000)
+    assert counts.sum() == 10_000
+    wins = np.argmax(model.sample_many(xs, 10_000), axis=1)
+    assert np.allclose(counts / 10_000, np.bincount(wins, minlength=3) / 10_000, atol=0.03)

@@ -17,7 +17,7 @@ from kairos.adserver.scoring import HistoricalCtrScorer
 from kairos.creative.model import Slot, SlotKind, Template, Variant
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic, BayesParams
-from kairos.learn.policy import ThompsonComposer
+from kairos.learn.policy import ThompsonComposer, ThompsonPolicy
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ def test_the_learned_combination_wins_most_decisions_with_its_propensity() -> No
         ys.append(1.0 if rng.random() < rates[headline] else 0.0)
     model.learn_many(xs, np.asarray(ys))
     engine = Engine(catalog(), HistoricalCtrScorer(), rng=random.Random(3))
-    engine.compose = ThompsonComposer(model)
+    engine.compose = ThompsonComposer(ThompsonPolicy(model))
     served = []
     for n in range(300):
         ctx = RequestContext(now=NOW, user_key=f"{n:032x}", features={"device": "mobile"})
@@ -83,3 +83,38 @@ def test_the_learned_combination_wins_most_decisions_with_its_propensity() -> No
     assert counts.most_common(1)[0][0] == "h1"
     assert counts["h1"] > 0.5 * len(served)
     assert len(counts) >= 2  # with this little history it still explores
+
+
+def test_one_choice_at_a_time_and_many_at_once_agree() -> None:
+    model = BayesianLogistic(BayesParams(bits=12), seed=1)
+    xs = [{"el": f"v{k}"} for k in range(3)]
+    model.learn_many(xs, [20, 30, 40], [1000, 1000, 1000])
+    policy = ThompsonPolicy(model, draws=50)
+    singles = Counter(policy.choose(xs)[0] for _ in range(3000))
+    many = ThompsonPolicy(BayesianLogistic.restore(model.snapshot())).allocate(xs, 3000)
+    for k in range(3):
+        assert abs(singles[k] - many[k]) < 200  # the same distribution
+
+
+def test_a_campaigns_exploration_budget_caps_its_non_best_choices() -> None:
+    model = BayesianLogistic(BayesParams(bits=12), seed=2)
+    xs = [{"el": f"v{k}"} for k in range(4)]
+    model.learn_many(xs, [10, 11, 12, 13], [1000, 1000, 1000, 1000])  # barely told apart
+    policy = ThompsonPolicy(model, draws=20)
+    best = policy.best(xs)
+    assert best == 3
+    free = [policy.choose(xs, campaign="free")[0] for _ in range(400)]
+    assert sum(c != best for c in free) > 150  # unbudgeted: explores a lot
+    capped = [policy.choose(xs, campaign="c", budget=0.1) for _ in range(400)]
+    spend = policy.spend["c"]
+    assert spend.served == 400
+    assert spend.explored == sum(c != best for c, _ in capped) <= 0.1 * 400 + 1
+    forced = [c for c, p in capped if p == 1.0]  # over budget: the best, with certainty
+    assert len(forced) > 200
+    assert set(forced) == {best}
+    counts = policy.allocate(xs, 1000, campaign="bulk", budget=0.05)
+    assert counts.sum() == 1000
+    assert 1000 - counts[best] <= 50
+    assert policy.spend["bulk"].explored == 1000 - counts[best]
+    none = policy.allocate(xs, 500, campaign="none", budget=0.0)
+    assert none[best] == 500

@@ -102,6 +102,8 @@ class Campaign(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     status: Status = Status.ACTIVE
     caps: list[FrequencyCap] = field(default_factory=list)
+    # share of its dynamic ads' choices the learner may spend off its current best (None: any)
+    exploration: float | None = None
 
 
 class Flight(Struct, frozen=True, kw_only=True, gc=False):

@@ -29,7 +29,7 @@ from kairos.adserver.scoring import HistoricalCtrScorer
 from kairos.db import catalog as catalog_db
 from kairos.featurestore.base import FeatureStore
 from kairos.learn.bayes import BayesianLogistic
-from kairos.learn.policy import ThompsonComposer
+from kairos.learn.policy import ThompsonComposer, ThompsonPolicy
 from kairos.logs import kv
 from kairos.stream.features import UserFeatures
 
@@ -69,7 +69,11 @@ class AdServer:
 
     def use_model(self, snapshot: bytes, version: str) -> None:
         """Choose dynamic creatives' combinations with this click model from now on."""
-        self.engine.compose = ThompsonComposer(BayesianLogistic.restore(snapshot))
+        model = BayesianLogistic.restore(snapshot)
+        if isinstance(self.engine.compose, ThompsonComposer):  # campaigns' spend carries on
+            self.engine.compose.policy.model = model
+        else:
+            self.engine.compose = ThompsonComposer(ThompsonPolicy(model))
         self.model_version = version
         log.info("model in use", extra=kv(version=version))
 

@@ -167,6 +167,13 @@ class CampaignCreate(Body):
     name: Name
     status: Status = Status.ACTIVE
     caps: list[FrequencyCap] = Field(default_factory=list)
+    exploration: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Exploration budget: the share of this campaign's dynamic-creative choices "
+        "the learner may spend on combinations other than its current best (none: no limit)",
+    )
 
 
 class Campaign(Stamped, CampaignCreate):

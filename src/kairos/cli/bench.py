@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
+from rich.progress import Progress
 
 from kairos.bench import decisions as decisions_bench
-from kairos.bench import featurestore, freshness, ingest
+from kairos.bench import featurestore, freshness, ingest, upworthy
 from kairos.bench import stream as stream_bench
 from kairos.bench.harness import write_report
 from kairos.cli.common import clean_errors, console, settings_of
@@ -117,3 +118,27 @@ def decisions_command(
         workers=workers,
     )
     _report("decisions", json_path, lambda: decisions_bench.run(settings_of(ctx), plan, _progress))
+
+
+@app.command("upworthy")
+def upworthy_command(
+    json_path: Path | None = JSON_PATH,
+    data: Path = typer.Option(
+        Path("../shared/data/upworthy/upworthy_clean.parquet"),
+        help="The Upworthy Research Archive's packages (parquet)",
+    ),
+    batch: int = typer.Option(1000, help="Impressions of a test between two model updates"),
+    seed: int = typer.Option(0, help="Seed of the clicks drawn and of the policies"),
+    tests: int | None = typer.Option(None, help="Replay only the first N tests"),
+    text_cutoff: int = typer.Option(201426, help="Text model: trained before this week (YYYYWW)"),
+) -> None:
+    """Creative selection replayed on real headline x image tests: the ad server's policy vs.
+    the uniform split, the per-test best package and per-test Bernoulli Thompson sampling."""
+    plan = upworthy.ReplayPlan(batch=batch, seed=seed, limit=tests, text_cutoff=text_cutoff)
+    with Progress(console=console, transient=True) as bars:
+
+        def bar(total: int) -> Callable[[int], None]:
+            task = bars.add_task("tests", total=total)
+            return lambda done: bars.advance(task, done)
+
+        _report("upworthy", json_path, lambda: upworthy.run(data, plan, _progress, bar))

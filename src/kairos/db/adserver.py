@@ -52,6 +52,7 @@ class CampaignRow(CatalogRecord):
     name: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
     caps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    exploration: Mapped[float | None] = mapped_column(Float)
 
 
 class FlightRow(CatalogRecord):
@@ -145,4 +146,4 @@ class CatalogState(Base):
 
 # The dynamic-creative tables build on these: registered with the same metadata from here, so
 # that importing any database module first sees them all.
-from kairos.db import creatives  # noqa: E402, F401
+from kairos.db import creatives, registry  # noqa: E402, F401

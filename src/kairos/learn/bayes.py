@@ -25,6 +25,7 @@ import numpy as np
 from kairos.learn.hashing import Example, Hasher
 
 Array = np.ndarray[Any, Any]
+TUPLES = ("crosses", "scales")  # parameters that JSON turns into lists
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class BayesParams:
     prior_precision: float = 1.0
     bits: int = 20
     crosses: tuple[tuple[str, str], ...] = ()
+    scales: tuple[tuple[str, float], ...] = ()  # per-field prior spread (see Hasher)
     newton_steps: int = 4
     exploration: float = 1.0  # posterior spread at sampling time (1: plain Thompson sampling)
 
@@ -48,7 +50,7 @@ class BayesianLogistic:
     _rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._hasher = Hasher(self.params.bits, self.params.crosses)
+        self._hasher = Hasher(self.params.bits, self.params.crosses, scales=self.params.scales)
         self._m = np.zeros(self._hasher.size)
         self._q = np.full(self._hasher.size, self.params.prior_precision)
         self._rng = np.random.default_rng(self.seed)
@@ -67,14 +69,21 @@ class BayesianLogistic:
     def sample_many(self, xs: Sequence[Example], draws: int = 1) -> Array:
         """Click probabilities under `draws` weight vectors drawn from the posterior: an array
         of shape (draws, len(xs))."""
-        rows, idx, values = self._hasher.batch(xs)
-        coords, where = np.unique(idx, return_inverse=True)
-        spread = self.params.exploration / np.sqrt(self._q[coords])
-        weights = self._m[coords] + spread * self._rng.standard_normal((draws, len(coords)))
-        margins = np.zeros((draws, len(xs)))
-        for d in range(draws):
-            margins[d] = np.bincount(rows, weights=weights[d, where] * values, minlength=len(xs))
-        return _sigmoid(margins)
+        return _sigmoid(self.sample_margins(xs, draws))
+
+    def sample_margins(self, xs: Sequence[Example], draws: int = 1) -> Array:
+        """Margins (log-odds) of the candidates under `draws` posterior weight vectors, shape
+        (draws, len(xs)). The weights are independent Gaussians, so the candidates' margins are
+        jointly Gaussian with mean X m and covariance X diag(1/q) X^T: drawn from that directly
+        (candidates sharing elements stay correlated exactly as under drawn weights), at a cost
+        in the number of candidates rather than of coordinates."""
+        dense, coords = self._dense(xs)
+        mean = dense @ self._m[coords]
+        spread = self.params.exploration**2 / self._q[coords]
+        cov = (dense * spread) @ dense.T
+        cov[np.diag_indices_from(cov)] += 1e-12 + 1e-9 * float(np.trace(cov)) / len(xs)
+        lower = np.linalg.cholesky(cov)
+        return np.asarray(mean + self._rng.standard_normal((draws, len(xs))) @ lower.T)
 
     def choose(
         self, xs: Sequence[Example], values: Sequence[float] | None = None, draws: int = 200
@@ -87,15 +96,41 @@ class BayesianLogistic:
         propensity = max(float(np.mean(wins == chosen)), 1.0 / (draws + 1))
         return chosen, propensity
 
+    def allocate(
+        self, xs: Sequence[Example], n: int, values: Sequence[float] | None = None
+    ) -> Array:
+        """How many of `n` requests, each choosing by its own posterior draw (Thompson sampling
+        with feedback held until all n are served), choose each candidate."""
+        worth = np.asarray(values if values is not None else np.ones(len(xs)), dtype=float)
+        wins = np.argmax(self.sample_many(xs, n) * worth, axis=1)
+        return np.bincount(wins, minlength=len(xs))
+
+    def _dense(self, xs: Sequence[Example]) -> tuple[Array, Array]:
+        """The candidates as a dense (len(xs), coordinates) matrix over the coordinates used."""
+        rows, idx, values = self._hasher.batch(xs)
+        coords, where = np.unique(idx, return_inverse=True)
+        dense = np.zeros((len(xs), len(coords)))
+        np.add.at(dense, (rows, where), values)
+        return dense, coords
+
     # -- learning ---------------------------------------------------------------------------
 
     def learn_one(self, x: Example, y: float) -> None:
         self.learn_many([x], np.asarray([y], dtype=float))
 
-    def learn_many(self, xs: Sequence[Example], ys: Sequence[float] | Array) -> None:
+    def learn_many(
+        self,
+        xs: Sequence[Example],
+        ys: Sequence[float] | Array,
+        trials: Sequence[float] | Array | None = None,
+    ) -> None:
+        """Learn labelled examples; with `trials`, each row is an aggregate: `ys` successes
+        (clicks) out of `trials` (impressions) of the same example — the same update as that
+        many single examples learnt in one batch."""
         if not xs:
             return
         labels = np.asarray(ys, dtype=float)
+        counts = np.ones(len(xs)) if trials is None else np.asarray(trials, dtype=float)
         rows, idx, values = self._hasher.batch(xs)
         coords, where = np.unique(idx, return_inverse=True)
         m, q = self._m[coords], self._q[coords]
@@ -106,16 +141,16 @@ class BayesianLogistic:
 
         def objective(weights: Array, margins: Array) -> float:
             prior = 0.5 * float(np.sum(q * (weights - m) ** 2))
-            return prior + float(np.sum(np.logaddexp(0.0, margins) - labels * margins))
+            return prior + float(np.sum(counts * np.logaddexp(0.0, margins) - labels * margins))
 
         margins = margins_of(w)
         for _ in range(self.params.newton_steps):
             p = _sigmoid(margins)
             grad = q * (w - m) + np.bincount(
-                where, weights=(p[rows] - labels[rows]) * values, minlength=len(coords)
+                where, weights=(counts * p - labels)[rows] * values, minlength=len(coords)
             )
             curvature = q + np.bincount(
-                where, weights=p[rows] * (1 - p[rows]) * values**2, minlength=len(coords)
+                where, weights=(counts * p * (1 - p))[rows] * values**2, minlength=len(coords)
             )
             step = grad / curvature  # diagonal Newton: too long where features move together
             current = objective(w, margins)
@@ -129,9 +164,9 @@ class BayesianLogistic:
         p = _sigmoid(np.bincount(rows, weights=w[where] * values, minlength=len(xs)))
         self._m[coords] = w
         self._q[coords] = q + np.bincount(
-            where, weights=p[rows] * (1 - p[rows]) * values**2, minlength=len(coords)
+            where, weights=(counts * p * (1 - p))[rows] * values**2, minlength=len(coords)
         )
-        self.seen += len(xs)
+        self.seen += int(counts.sum())
 
     # -- snapshots --------------------------------------------------------------------------
 
@@ -146,7 +181,9 @@ class BayesianLogistic:
     def restore(cls, data: bytes) -> BayesianLogistic:
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             meta = json.loads(str(stored["meta"]))
-            params = meta["params"] | {"crosses": tuple(map(tuple, meta["params"]["crosses"]))}
+            params = meta["params"] | {
+                name: tuple(map(tuple, meta["params"].get(name, ()))) for name in TUPLES
+            }
             model = cls(BayesParams(**params), seed=meta["seed"], name=meta["name"])
             model._m, model._q = stored["m"].copy(), stored["q"].copy()
         model.seen = meta["seen"]

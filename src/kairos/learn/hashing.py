@@ -14,6 +14,7 @@ import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,9 @@ class Hasher:
     bits: int = 20
     crosses: tuple[tuple[str, str], ...] = ()  # field pairs whose items are crossed
     ignore: frozenset[str] = field(default_factory=frozenset)
+    # field -> factor on its values: a small factor is a tight prior on that field's weights
+    # (e.g. the words of a headline, many of them, each weak evidence)
+    scales: tuple[tuple[str, float], ...] = ()
 
     @property
     def size(self) -> int:
@@ -36,12 +40,14 @@ class Hasher:
         mask = self.size - 1
         indices, values = [0], [1.0]
         tokens: dict[str, list[str]] = {}
+        scales = self._scales
         for name, value in example.items():
             if name in self.ignore or value is None:
                 continue
+            scale = scales.get(name, 1.0)
             for token, weight in _tokens(name, value):
                 indices.append((_hash(token) & mask) or 1)  # 0 is the bias's
-                values.append(weight)
+                values.append(weight * scale)
                 tokens.setdefault(name, []).append(token)
         for left, right in self.crosses:
             lefts, rights = tokens.get(left, ()), tokens.get(right, ())
@@ -51,6 +57,10 @@ class Hasher:
                     indices.append((_hash(f"{a}^{b}") & mask) or 1)
                     values.append(1.0)
         return indices, values
+
+    @cached_property
+    def _scales(self) -> dict[str, float]:
+        return dict(self.scales)
 
     def batch(
         self, examples: Sequence[Example]

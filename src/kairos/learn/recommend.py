@@ -1,0 +1,408 @@
+"""The hybrid product recommender that fills product slots: which products to show a user,
+given the products they interacted with last.
+
+Collaborative part (`CoOccurrence`): item-to-item counts learnt from the interaction stream. In a
+session every interaction (view 1, add to cart 3, purchase 5 by default; a product counts once
+per window, at its strongest kind) is paired with the last `window` products before it, the pair
+weighing sqrt(w_i w_j). The similarity of i to j is the cosine-style c_ij / sqrt(n_i n_j) (n: an
+item's interaction mass), shrunk by c_ij / (c_ij + shrinkage) so that one chance co-view of two
+rare products does not outrank steady evidence. Memory is bounded: each item keeps its `top_m`
+strongest neighbours (pruned once a row holds twice that), at most `max_items` items are tracked
+(the lightest are dropped), and with a `half_life_s` all counts decay with time.
+
+Content part (`ContentIndex`): TF-IDF over title words, `key=value` attribute tokens and the
+category, L2-normalised, searched through an inverted index (numpy arrays per term). It knows a
+product from the moment the feed has it, so a product nobody has seen yet is still found.
+
+`HybridRecommender.recommend` weighs the recent items by recency (the n-th last by recency ** n),
+and scores a candidate alpha * collaborative + (1 - alpha) * content: since the collaborative
+score only grows with co-occurrence evidence, a cold product (or a cold recent item) falls back
+to content alone. `Popularity` is the baseline, with the same interface. No I/O here.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import re
+import zlib
+from collections import Counter, OrderedDict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from operator import itemgetter
+from typing import Any, Protocol
+
+import numpy as np
+
+Array = np.ndarray[Any, Any]
+Scored = list[tuple[str, float]]
+WORD = re.compile(r"[a-z0-9]+")
+RESCALE_AT = 1e12  # decay factor at which the stored (inflated) counts are scaled back
+
+
+class Interaction(StrEnum):
+    VIEW = "view"
+    CART = "cart"
+    PURCHASE = "purchase"
+
+
+class ProductLike(Protocol):
+    """What the recommender reads of a product (`kairos.creative.model.Product` has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def attributes(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class RecommenderParams:
+    window: int = 5  # an interaction pairs with this many products before it in its session
+    top_m: int = 50  # neighbours kept per product (up to twice that between prunings)
+    max_items: int = 200_000  # products tracked (up to a quarter more between prunings)
+    max_users: int = 100_000  # open sessions kept by `observe_event`
+    session_gap_s: float = 1800.0  # a user's silence that ends a session
+    half_life_s: float | None = None  # counts halve every so many seconds (None: never)
+    view: float = 1.0
+    cart: float = 3.0
+    purchase: float = 5.0
+    shrinkage: float = 2.0  # pair evidence c counts c / (c + shrinkage) of its similarity
+    alpha: float = 0.7  # weight of the collaborative score; 1 - alpha: content
+    recency: float = 0.7  # the n-th most recent item weighs recency ** n
+    pool: int = 200  # content candidates added to the collaborative ones when none are given
+    category_weight: float = 1.0  # the category token's weight against title and attributes
+
+
+Kind = Interaction | str  # "view", "cart" or "purchase"
+Interactions = Sequence[tuple[str, Kind]]  # (product id, kind), oldest first
+Session = OrderedDict[str, float]  # product -> its strongest interaction weight, oldest first
+
+
+class CoOccurrence:
+    """Incremental item-to-item co-occurrence counts with bounded memory."""
+
+    def __init__(self, params: RecommenderParams | None = None) -> None:
+        self.params = params or RecommenderParams()
+        self._kinds = kind_weights(self.params)
+        self._n: dict[str, float] = {}  # product -> interaction mass, times the decay scale
+        self._pairs: dict[str, dict[str, float]] = {}  # product -> neighbour -> pair mass
+        self._open: OrderedDict[str, tuple[float | None, Session]] = OrderedDict()
+        self._origin = 0.0  # the time at which the decay scale is 1
+        self._clock: float | None = None  # the latest time seen
+
+    def observe(self, session: Interactions, at: float | None = None) -> None:
+        """Learn one whole session of (product id, kind) interactions, oldest first."""
+        window: Session = OrderedDict()
+        for item, kind in session:
+            self._add(window, item, self._kinds[Interaction(kind)], at)
+
+    def observe_event(self, user: str, item: str, kind: Kind, at: float | None = None) -> None:
+        """Learn one interaction of the stream, paired with the user's open session."""
+        last, window = self._open.pop(user, (None, OrderedDict()))
+        if at is not None and last is not None and at - last > self.params.session_gap_s:
+            window = OrderedDict()
+        self._open[user] = (at if at is not None else last, window)
+        if len(self._open) > self.params.max_users:
+            self._open.popitem(last=False)
+        self._add(window, item, self._kinds[Interaction(kind)], at)
+
+    def _add(self, window: Session, item: str, weight: float, at: float | None) -> None:
+        scale = self._scale(at)
+        before = window.pop(item, 0.0)
+        if weight > before:
+            self._n[item] = self._n.get(item, 0.0) + (weight - before) * scale
+            for other, w in window.items():
+                gain = (math.sqrt(weight * w) - math.sqrt(before * w)) * scale
+                self._bump(item, other, gain)
+                self._bump(other, item, gain)
+        window[item] = max(weight, before)
+        if len(window) > self.params.window:
+            window.popitem(last=False)
+        if len(self._n) > self.params.max_items * 1.25:
+            self._prune_items()
+
+    def _bump(self, item: str, other: str, gain: float) -> None:
+        row = self._pairs.setdefault(item, {})
+        row[other] = row.get(other, 0.0) + gain
+        if len(row) > 2 * self.params.top_m:
+            self._pairs[item] = dict(heapq.nlargest(self.params.top_m, row.items(), itemgetter(1)))
+
+    def _prune_items(self) -> None:
+        kept = heapq.nlargest(self.params.max_items, self._n.items(), itemgetter(1))
+        self._n = dict(kept)
+        self._pairs = {
+            item: {j: c for j, c in row.items() if j in self._n}
+            for item, row in self._pairs.items()
+            if item in self._n
+        }
+
+    def _scale(self, at: float | None) -> float:
+        """The factor new counts are multiplied by: decay is applied lazily, by inflating what
+        is added rather than deflating what is stored (scaled back now and then)."""
+        if self.params.half_life_s is None or at is None:
+            return self._now()
+        self._clock = at if self._clock is None else max(self._clock, at)
+        scale = float(2.0 ** ((at - self._origin) / self.params.half_life_s))
+        if scale > RESCALE_AT:
+            self._n = {item: n / scale for item, n in self._n.items()}
+            self._pairs = {i: {j: c / scale for j, c in r.items()} for i, r in self._pairs.items()}
+            self._origin, scale = at, 1.0
+        return scale
+
+    def _now(self) -> float:
+        """The decay scale at the latest time seen: stored counts over it are today's."""
+        if self.params.half_life_s is None or self._clock is None:
+            return 1.0
+        return float(2.0 ** ((self._clock - self._origin) / self.params.half_life_s))
+
+    def count(self, item: str) -> float:
+        """The product's interaction mass, decayed to the latest time seen."""
+        return self._n.get(item, 0.0) / self._now()
+
+    def neighbours(self, item: str) -> dict[str, float]:
+        """The kept neighbours of a product with their similarity to it."""
+        row = self._pairs.get(item)
+        if not row:
+            return {}
+        n_i, shrinkage = self._n[item], self.params.shrinkage * self._now()
+        return {j: c * c / (math.sqrt(n_i * self._n[j]) * (c + shrinkage)) for j, c in row.items()}
+
+    def similar(self, item: str, k: int) -> Scored:
+        return _top(self.neighbours(item).items(), k)
+
+    def scores(self, profile: Mapping[str, float]) -> dict[str, float]:
+        """Weighted mean similarity of each neighbour to the profile's items."""
+        total = sum(profile.values()) or 1.0
+        scores: dict[str, float] = {}
+        for item, weight in profile.items():
+            for j, sim in self.neighbours(item).items():
+                scores[j] = scores.get(j, 0.0) + weight * sim / total
+        return scores
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(products tracked, neighbour entries stored): what the memory bound is about."""
+        return len(self._n), sum(len(row) for row in self._pairs.values())
+
+    def state(self) -> dict[str, Any]:
+        opened = [[u, last, list(w.items())] for u, (last, w) in self._open.items()]
+        clock = {"origin": self._origin, "clock": self._clock}
+        return {"n": self._n, "pairs": self._pairs, "open": opened} | clock
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self._n, self._pairs = dict(state["n"]), {i: dict(r) for i, r in state["pairs"].items()}
+        self._open = OrderedDict(
+            (u, (last, OrderedDict((i, w) for i, w in items))) for u, last, items in state["open"]
+        )
+        self._origin, self._clock = state["origin"], state["clock"]
+
+
+class ContentIndex:
+    """TF-IDF vectors of products (title words, attribute `key=value`, category), searched by
+    an inverted index; rebuilt lazily after products are added."""
+
+    def __init__(self, params: RecommenderParams | None = None) -> None:
+        self.params = params or RecommenderParams()
+        self._terms: dict[str, dict[str, float]] = {}  # product -> term -> weighted tf
+        self._ids: list[str] = []
+        self._rows: dict[str, int] = {}
+        self._vectors: list[dict[str, float]] = []
+        self._postings: dict[str, tuple[Array, Array]] = {}
+        self._stale = False
+
+    def add(self, products: Iterable[ProductLike]) -> None:
+        """Index products (a product already known is replaced)."""
+        for product in products:
+            self._terms[product.id] = self._tokens(product)
+            self._stale = True
+
+    def _tokens(self, product: ProductLike) -> dict[str, float]:
+        words = Counter(WORD.findall(product.title.lower()))
+        terms = {word: 1.0 + math.log(count) for word, count in words.items()}
+        for key, value in product.attributes.items():
+            values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+            for v in values:
+                terms[f"{key}={v}".lower()] = 1.0
+        if product.category:
+            terms[f"category={product.category}".lower()] = self.params.category_weight
+        return terms
+
+    def _build(self) -> None:
+        self._ids = list(self._terms)
+        self._rows = {pid: row for row, pid in enumerate(self._ids)}
+        df = Counter(term for terms in self._terms.values() for term in terms)
+        idf = {t: math.log((1 + len(self._ids)) / (1 + d)) + 1.0 for t, d in df.items()}
+        postings: dict[str, tuple[list[int], list[float]]] = {t: ([], []) for t in df}
+        self._vectors = []
+        for row, terms in enumerate(self._terms.values()):
+            vector = {t: tf * idf[t] for t, tf in terms.items()}
+            norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
+            self._vectors.append({t: v / norm for t, v in vector.items()})
+            for t, v in vector.items():
+                postings[t][0].append(row)
+                postings[t][1].append(v / norm)
+        self._postings = {t: (np.asarray(r), np.asarray(w)) for t, (r, w) in postings.items()}
+        self._stale = False
+
+    @property
+    def ids(self) -> list[str]:
+        if self._stale:
+            self._build()
+        return self._ids
+
+    def vector(self, product_id: str) -> dict[str, float]:
+        row = self._rows.get(product_id) if self.ids else None
+        return self._vectors[row] if row is not None else {}
+
+    def scores(self, profile: Mapping[str, float]) -> Array:
+        """Cosine of every indexed product (in `ids` order) with the profile's weighted mean
+        vector; products outside the index add nothing."""
+        scores, total = np.zeros(len(self.ids)), sum(profile.values()) or 1.0
+        query: dict[str, float] = {}
+        for item, weight in profile.items():
+            for term, value in self.vector(item).items():
+                query[term] = query.get(term, 0.0) + weight * value / total
+        for term, value in query.items():
+            rows, weights = self._postings[term]
+            scores[rows] += value * weights
+        return scores
+
+    def match(
+        self, profile: Mapping[str, float], candidates: Sequence[str] | None = None, limit: int = 0
+    ) -> dict[str, float]:
+        """Content scores of the indexed candidates, or of the `limit` best matches (score
+        above zero) when no candidates are given."""
+        scores = self.scores(profile)
+        if candidates is not None:
+            return {c: float(scores[self._rows[c]]) for c in candidates if c in self._rows}
+        best = np.argsort(-scores, kind="stable")[:limit]
+        return {self._ids[row]: float(scores[row]) for row in best if scores[row] > 0}
+
+    def similar(self, product_id: str, k: int) -> Scored:
+        matches = self.match({product_id: 1.0}, limit=k + 1)
+        return _top(((p, s) for p, s in matches.items() if p != product_id), k)
+
+    def state(self) -> dict[str, Any]:
+        return {"terms": self._terms}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self._terms = {pid: dict(terms) for pid, terms in state["terms"].items()}
+        self._stale = True
+
+
+class HybridRecommender:
+    """Collaborative and content similarity blended into one ranking of products."""
+
+    def __init__(self, params: RecommenderParams | None = None) -> None:
+        self.params = params or RecommenderParams()
+        self.cooccurrence = CoOccurrence(self.params)
+        self.content = ContentIndex(self.params)
+
+    def add_products(self, products: Iterable[ProductLike]) -> None:
+        self.content.add(products)
+
+    def observe(self, session: Interactions, at: float | None = None) -> None:
+        self.cooccurrence.observe(session, at)
+
+    def observe_event(self, user: str, item: str, kind: Kind, at: float | None = None) -> None:
+        self.cooccurrence.observe_event(user, item, kind, at)
+
+    def recommend(
+        self,
+        recent: Sequence[str],
+        k: int,
+        exclude: Collection[str] = (),
+        candidates: Sequence[str] | None = None,
+    ) -> Scored:
+        """The k best products for someone whose recent products are `recent` (oldest first),
+        best first; the recent products and `exclude` are never recommended. `candidates`
+        (e.g. a feed's available products) limits the choice; by default the collaborative
+        neighbours and the `pool` best content matches compete."""
+        alpha, profile = self.params.alpha, recency_profile(recent, self.params.recency)
+        collab = self.cooccurrence.scores(profile) if alpha > 0 else {}
+        content: dict[str, float] = {}
+        if alpha < 1 and profile:
+            content = self.content.match(profile, candidates, self.params.pool)
+        pool = candidates if candidates is not None else [*collab, *content]
+        dropped = {*recent, *exclude}
+        scored = (
+            (c, alpha * collab.get(c, 0.0) + (1 - alpha) * content.get(c, 0.0))
+            for c in dict.fromkeys(pool)
+            if c not in dropped
+        )
+        return _top(scored, k)
+
+    def snapshot(self) -> bytes:
+        """The whole state as compressed JSON; `restore` gives one that recommends the same."""
+        state = {
+            "params": asdict(self.params),
+            "cooccurrence": self.cooccurrence.state(),
+            "content": self.content.state(),
+        }
+        return zlib.compress(json.dumps(state, separators=(",", ":")).encode())
+
+    @classmethod
+    def restore(cls, data: bytes) -> HybridRecommender:
+        state = json.loads(zlib.decompress(data))
+        model = cls(RecommenderParams(**state["params"]))
+        model.cooccurrence.load(state["cooccurrence"])
+        model.content.load(state["content"])
+        return model
+
+
+class Popularity:
+    """The baseline: the most interacted-with products (by kind weight), whatever the user."""
+
+    def __init__(self, params: RecommenderParams | None = None) -> None:
+        self.params = params or RecommenderParams()
+        self._kinds = kind_weights(self.params)
+        self._counts: dict[str, float] = {}
+
+    def observe(self, session: Interactions, at: float | None = None) -> None:
+        for item, kind in session:
+            self._counts[item] = self._counts.get(item, 0.0) + self._kinds[Interaction(kind)]
+
+    def observe_event(self, user: str, item: str, kind: Kind, at: float | None = None) -> None:
+        self.observe([(item, kind)], at)
+
+    def count(self, item: str) -> float:
+        return self._counts.get(item, 0.0)
+
+    def recommend(
+        self,
+        recent: Sequence[str],
+        k: int,
+        exclude: Collection[str] = (),
+        candidates: Sequence[str] | None = None,
+    ) -> Scored:
+        dropped = {*recent, *exclude}
+        pool = self._counts if candidates is None else dict.fromkeys(candidates)
+        return _top(((c, self._counts.get(c, 0.0)) for c in pool if c not in dropped), k)
+
+
+def kind_weights(params: RecommenderParams) -> dict[Interaction, float]:
+    return {
+        Interaction.VIEW: params.view,
+        Interaction.CART: params.cart,
+        Interaction.PURCHASE: params.purchase,
+    }
+
+
+def recency_profile(recent: Sequence[str], recency: float) -> dict[str, float]:
+    """Recent products (oldest first) -> weight: the n-th most recent distinct one weighs
+    recency ** n."""
+    profile: dict[str, float] = {}
+    for item in reversed(recent):
+        profile.setdefault(item, recency ** len(profile))
+    return profile
+
+
+def _top(scored: Iterable[tuple[str, float]], k: int) -> Scored:
+    """The k highest scores, ties broken by id so that rankings are reproducible."""
+    return heapq.nsmallest(k, scored, key=lambda pair: (-pair[1], pair[0]))

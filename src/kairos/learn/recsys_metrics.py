@@ -1,0 +1,72 @@
+"""How good a product recommender is offline: recall@k and NDCG@k of next-item predictions on
+held-out sessions (leave-last-out: given a session's earlier products, is its last one among
+the k recommended, and how high).
+
+Recall@k is the share of the relevant products in the top k; NDCG@k discounts each hit by
+log2(rank + 1) and divides by the best possible discounted gain, so with one relevant product
+it is 1 / log2(rank + 1) when it is ranked within k, and 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Recommender(Protocol):
+    def recommend(
+        self,
+        recent: Sequence[str],
+        k: int,
+        exclude: Collection[str] = (),
+        candidates: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]: ...
+
+
+def recall_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
+    if not relevant:
+        return 0.0
+    return len(set(ranked[:k]) & set(relevant)) / len(relevant)
+
+
+def ndcg_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
+    dcg = sum(1 / math.log2(rank + 2) for rank, item in enumerate(ranked[:k]) if item in relevant)
+    ideal = sum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
+    return dcg / ideal if ideal else 0.0
+
+
+@dataclass
+class RankingScore:
+    """Mean recall@k and NDCG@k over the rankings added so far."""
+
+    k: int
+    n: int = 0
+    _recall: float = 0.0
+    _ndcg: float = 0.0
+
+    def add(self, ranked: Sequence[str], relevant: Collection[str]) -> None:
+        self.n += 1
+        self._recall += recall_at_k(ranked, relevant, self.k)
+        self._ndcg += ndcg_at_k(ranked, relevant, self.k)
+
+    @property
+    def recall(self) -> float:
+        return self._recall / self.n if self.n else 0.0
+
+    @property
+    def ndcg(self) -> float:
+        return self._ndcg / self.n if self.n else 0.0
+
+
+def leave_last_out(model: Recommender, sessions: Iterable[Sequence[str]], k: int) -> RankingScore:
+    """Score the model on each session of two distinct products or more (taken in the order
+    first seen): its earlier products are the recent ones, its last product is the one to find."""
+    score = RankingScore(k)
+    for session in sessions:
+        items = list(dict.fromkeys(session))
+        if len(items) >= 2:
+            ranked = [item for item, _ in model.recommend(items[:-1], k)]
+            score.add(ranked, {items[-1]})
+    return score
