@@ -643,3 +643,17 @@ def test_bodies_mirror_the_structs(res: Any) -> None:
     assert set(bodies.Targeting.model_fields) == set(model.Targeting.__struct_fields__)
     assert set(bodies.FrequencyCap.model_fields) == set(model.FrequencyCap.__struct_fields__)
     assert issubclass(res.create, BaseModel)
+
+
+def test_a_campaigns_exploration_budget_is_kept_and_reaches_the_ad_server(api: Api) -> None:
+    api.post("/v1/advertisers", {"id": "a1", "name": "A"})
+    body = {"id": "c1", "advertiser_id": "a1", "name": "C", "exploration": 0.05}
+    assert api.post("/v1/campaigns", body)["exploration"] == 0.05
+    too_much = api.client.post(
+        "/v1/campaigns", json=body | {"id": "c2", "exploration": 1.5}, headers=api.headers()
+    )
+    assert too_much.status_code == 422
+    assert too_much.json()["detail"][0]["loc"] == ["body", "exploration"]
+    with Session(api.engine) as session:
+        rows = catalog.load_catalog_rows(session)
+    assert [c.exploration for c in rows.campaigns] == [0.05]

@@ -1,4 +1,5 @@
-"""`kairos train` on a generic CSV file, and the features shared by training and serving."""
+"""`kairos train` on a generic CSV or Parquet file and on the database's history, the model
+registry's promotion rule, and the features shared by training and serving."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from kairos.cli.main import app as cli
@@ -17,6 +23,14 @@ from kairos.learn.ftrl import Ftrl
 from kairos.learn.hashing import Hasher
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test its own registry (SQLite)."""
+    url = f"sqlite:///{tmp_path / 'kairos.db'}"
+    monkeypatch.setenv("KAIROS_DATABASE_URL", url)
+    return url
 
 
 def write(path: Path, rows: int, seed: int, flip: bool = False) -> None:
@@ -108,3 +122,95 @@ def test_examples_become_the_features_decisions_see() -> None:
     plain, _ = Hasher(bits=16).features(x)
     crossed, _ = hasher.features(x)
     assert len(crossed) == len(plain) + 1  # two elements: one pair
+
+
+def _train(*args: str) -> dict[str, object]:
+    result = CliRunner().invoke(cli, ["train", *args])
+    assert result.exit_code == 0, result.output
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+def test_versions_are_promoted_only_when_better_on_the_same_validation(tmp_path: Path) -> None:
+    good, flipped, later = tmp_path / "good.csv", tmp_path / "flipped.csv", tmp_path / "v.csv"
+    write(good, 3000, seed=1)
+    write(flipped, 3000, seed=3, flip=True)  # learns the wrong headline
+    write(later, 1000, seed=4)
+    first = _train("--file", str(good), "--validation", str(later))
+    assert (first["version"], first["promoted"]) == ("ctr-v1", True)
+    worse = _train("--file", str(flipped), "--validation", str(later))
+    assert (worse["version"], worse["promoted"]) == ("ctr-v2", False)
+    current = worse["current_on_same_validation"]
+    assert current["version"] == "ctr-v1"  # type: ignore[index]
+    assert current["log_loss"] < worse["validation"]["log_loss"]  # type: ignore[index]
+    more = tmp_path / "more.csv"
+    write(more, 9000, seed=5)  # more data of the same world: better on the same validation
+    better = _train("--file", str(more), "--validation", str(later), "--epochs", "2")
+    assert (better["version"], better["promoted"]) == ("ctr-v3", True), better["reason"]
+    listing = CliRunner().invoke(cli, ["models", "list"])
+    assert listing.exit_code == 0, listing.output
+    for version, status in (("ctr-v1", "retired"), ("ctr-v2", "rejected"), ("ctr-v3", "promoted")):
+        line = next(row for row in listing.output.splitlines() if version in row)
+        assert status in line
+    shown = CliRunner().invoke(cli, ["models", "show", "ctr-v2"])
+    assert json.loads(shown.stdout)["status"] == "rejected"
+    assert CliRunner().invoke(cli, ["models", "show", "nope"]).exit_code == 1
+
+
+def test_train_from_parquet_with_typed_and_list_columns(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 4000
+    headline = rng.choice(["h1", "h2"], n)
+    eco = rng.random(n)
+    label = (rng.random(n) < np.where(headline == "h1", 0.3, 0.03) + 0.1 * eco).astype(int)
+    table = pa.table(
+        {
+            "ts": [(START + timedelta(minutes=i)).isoformat() for i in range(n)],
+            "headline": headline.tolist(),
+            "interest.eco": eco.tolist(),
+            "tags": [["a", "b"]] * n,
+            "clicked": label.tolist(),
+        }
+    )
+    path = tmp_path / "clicks.parquet"
+    pq.write_table(table, path)
+    args = ["--label", "clicked", "--time-column", "ts", "--alpha", "0.2", "--l1", "0.1"]
+    report = _train("--file", str(path), *args)
+    assert report["train_examples"] == 3200
+    assert report["validation"]["auc"] > 0.7  # type: ignore[index]
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet")
+    result = CliRunner().invoke(cli, ["train", "--file", str(broken)])
+    assert result.exit_code == 1
+    assert "not a readable Parquet file" in result.output
+
+
+def test_train_from_the_history_of_impressions_and_clicks(database: str) -> None:
+    from kairos.db.engine import make_engine
+    from kairos.db.migrate import upgrade
+    from kairos.db.models import InteractionRecord
+
+    engine = make_engine(database)
+    upgrade(engine)
+    rng = random.Random(7)
+    rows = []
+    for n in range(3000):
+        headline = rng.choice(["h1", "h2"])
+        decision = f"d{n}"
+        ts = START + timedelta(seconds=n)
+        common = {"user_key": f"u{n % 50}", "decision_id": decision, "campaign_id": "c"}
+        common |= {"ad_id": "a", "creative_id": "cr", "placement_id": "p", "device": "mobile"}
+        common["elements"] = {"headline": headline}
+        rows.append(InteractionRecord(event_type="impression", event_id=f"i{n}", ts=ts, **common))
+        if rng.random() < (0.3 if headline == "h1" else 0.03):
+            rows.append(InteractionRecord(event_type="click", event_id=f"c{n}", ts=ts, **common))
+    with Session(engine) as session, session.begin():
+        session.add_all(rows)
+    report = _train("--history", "--kind", "bayes")
+    assert report["trained_on"] == "database history"
+    assert report["train_examples"] == 2400
+    assert report["validation"]["auc"] > 0.7  # type: ignore[index]  # at most 0.745 here
+    assert report["promoted"] is True
+    neither = CliRunner().invoke(cli, ["train"])
+    assert neither.exit_code != 0
+    assert "--file PATH or --history" in neither.output

@@ -7,26 +7,34 @@ from pathlib import Path
 
 import typer
 
-from kairos.cli.common import console
+from kairos import runtime
+from kairos.cli.common import console, settings_of
+from kairos.db import registry as stored
 from kairos.learn import evaluate as evaluation
-from kairos.learn.bayes import BayesianLogistic
-from kairos.learn.ftrl import Ftrl
+from kairos.learn import registry
 
 LOG = typer.Option(..., "--log", exists=True, dir_okay=False, help="JSON lines of decisions")
-MODEL = typer.Option(..., "--model", exists=True, dir_okay=False, help="A model snapshot")
+MODEL = typer.Option(None, "--model", exists=True, dir_okay=False, help="A model snapshot file")
+VERSION = typer.Option(
+    None, "--version", help="A registered model version (e.g. ctr-v3), or the name of one in use"
+)
 
 
 def evaluate(
+    ctx: typer.Context,
     log: Path = LOG,
-    model: Path = MODEL,
+    model: Path | None = MODEL,
+    version: str | None = VERSION,
     clip: float | None = typer.Option(None, help="Clip importance weights at this value"),
     json_path: Path | None = typer.Option(None, "--json", help="Write the estimates here"),
 ) -> None:
     """IPS, self-normalised IPS and doubly robust estimates, with 95 % intervals, of the click
     rate the model's policy (its best-scored candidate) would have had on the logged decisions."""
-    data = model.read_bytes()
+    if (model is None) == (version is None):
+        raise typer.BadParameter("give one policy: --model FILE or --version ID")
+    data = model.read_bytes() if model is not None else _registered(ctx, version or "")
     try:
-        scorer = _restore(data)
+        scorer = registry.restore(data)
         report = evaluation.evaluate(scorer, evaluation.read(log), clip)
     except evaluation.LogError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -37,9 +45,11 @@ def evaluate(
     typer.echo(json.dumps(report, indent=2))
 
 
-def _restore(data: bytes) -> Ftrl | BayesianLogistic:
-    """Either kind of snapshot: the FTRL model keeps z and n, the Bayesian one m and q."""
-    try:
-        return BayesianLogistic.restore(data)
-    except KeyError:
-        return Ftrl.restore(data)
+def _registered(ctx: typer.Context, version: str) -> bytes:
+    """A version's snapshot by id, or the promoted version of a model name."""
+    engine = runtime.database(settings_of(ctx))
+    found = stored.get(engine, version) or stored.promoted(engine, version)
+    if found is None:
+        console.print(f"[red]error:[/red] no registered model {version!r} (see kairos models list)")
+        raise typer.Exit(1)
+    return found[1]

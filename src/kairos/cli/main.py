@@ -15,6 +15,7 @@ from kairos.cli import (
     kafka,
     keys,
     learn,
+    models,
     serve,
     status,
     stream,
@@ -34,6 +35,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(features.app, name="features")
 app.add_typer(keys.app, name="keys")
 app.add_typer(feeds.app, name="feeds")
+app.add_typer(models.app, name="models")
 app.command()(serve.api)
 app.command()(serve.up)
 app.command()(stream.stream)

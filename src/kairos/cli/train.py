@@ -1,59 +1,94 @@
-"""`kairos train`: fit the click model offline from a file and report how good it is."""
+"""`kairos train`: fit a click (or conversion) model offline from a file or the database's
+history, report how good it is, record the version in the registry and promote it when it
+beats the one in use on the same validation data."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from kairos.cli.common import console
+from kairos import runtime
+from kairos.cli.common import console, settings_of
+from kairos.db import migrate
+from kairos.learn import history, promotion
 from kairos.learn import train as training
+from kairos.learn.app import click_params
+from kairos.learn.bayes import BayesianLogistic
 from kairos.learn.features import DEFAULT_CROSSES
 from kairos.learn.ftrl import Ftrl, FtrlParams
 
+FILE = typer.Option(
+    None,
+    "--file",
+    exists=True,
+    dir_okay=False,
+    help="CSV or Parquet: a label column and feature columns",
+)
+VALIDATION = typer.Option(
+    None, "--validation", exists=True, dir_okay=False, help="Score on this file instead"
+)
+
 
 def train(
-    file: Path = typer.Option(
-        ..., "--file", exists=True, dir_okay=False, help="CSV: a label column and feature columns"
+    ctx: typer.Context,
+    file: Path | None = FILE,
+    from_history: bool = typer.Option(
+        False, "--history", help="Train on the database's logged impressions and clicks"
     ),
-    label: str = typer.Option("label", help="The label column (0/1)"),
+    name: str = typer.Option("ctr", help="What the model predicts: ctr or cvr (registry name)"),
+    kind: str = typer.Option("ftrl", help="ftrl (CTR model) or bayes (the serving TS model)"),
+    label: str = typer.Option("label", help="The label column (0/1) of a file"),
     time_column: str | None = typer.Option(
         None, "--time-column", help="Split by this column: the latest fifth validates"
     ),
-    validation: Path | None = typer.Option(
-        None,
-        "--validation",
-        exists=True,
-        dir_okay=False,
-        help="Score on this file instead of a split",
-    ),
+    validation: Path | None = VALIDATION,
     epochs: int = typer.Option(1, min=1, max=50),
     alpha: float = typer.Option(0.1, help="FTRL learning rate"),
     l1: float = typer.Option(1.0, help="L1 strength (sparsity)"),
     l2: float = typer.Option(1.0),
     bits: int = typer.Option(20, min=10, max=26, help="Hashed feature space: 2**bits weights"),
     crosses: bool = typer.Option(True, help="Add the default feature crosses"),
+    register: bool = typer.Option(True, help="Record the version in the model registry"),
+    publish: bool = typer.Option(
+        False, help="When promoted, publish it to the models topic (ad servers pick it up)"
+    ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the metrics here"),
     model_path: Path | None = typer.Option(None, "--model", help="Write the model snapshot here"),
 ) -> None:
-    """Train the FTRL click model on a file, validate on later rows (or --validation), and
-    print AUC, log loss and calibration against a constant predictor."""
+    """Train on a file or the history, validate on the latest rows (or --validation), print
+    AUC, log loss and calibration against a constant predictor, and register the version."""
+    if (file is None) == (not from_history):
+        raise typer.BadParameter("give one source: --file PATH or --history")
+    if kind not in ("ftrl", "bayes") or name not in history.LABELS:
+        raise typer.BadParameter("--kind is ftrl or bayes; --name is ctr or cvr")
+    settings = settings_of(ctx)
     try:
-        xs, ys, times = training.read_csv(file, label, time_column)
+        if file is not None:
+            xs, ys, times = training.read_table(file, label, time_column)
+            source = f"file {file.name}"
+        else:
+            xs, ys, times = history.read_history(_database(ctx), name)
+            source = "database history"
         if validation is not None:
-            vx, vy, _ = training.read_csv(validation, label, time_column)
+            vx, vy, _ = training.read_table(validation, label, time_column)
             data = training.Split(xs, ys, vx, vy)
         else:
             data = training.split(xs, ys, times)
     except training.TrainingError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    params = FtrlParams(
-        alpha=alpha, l1=l1, l2=l2, bits=bits, crosses=DEFAULT_CROSSES if crosses else ()
-    )
-    model = Ftrl(params)
+    params: dict[str, Any] = {"bits": bits, "crosses": crosses}
+    model: Ftrl | BayesianLogistic
+    if kind == "ftrl":
+        params |= {"alpha": alpha, "l1": l1, "l2": l2}
+        chosen = DEFAULT_CROSSES if crosses else ()
+        model = Ftrl(FtrlParams(alpha=alpha, l1=l1, l2=l2, bits=bits, crosses=chosen))
+    else:
+        model = BayesianLogistic(click_params(bits), name=name)
     columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress("training", *columns, console=console, transient=True) as bar:
         task = bar.add_task("train", total=len(data.train_x) * epochs)
@@ -65,17 +100,46 @@ def train(
             progress=lambda n: bar.advance(task, n),
         )
     base_rate = float(data.train_y.mean())
-    report = {
-        "model": "ftrl",
-        "params": {"alpha": alpha, "l1": l1, "l2": l2, "bits": bits, "crosses": crosses},
+    report: dict[str, Any] = {
+        "model": kind,
+        "name": name,
+        "params": params,
+        "trained_on": source,
         "train_examples": len(data.train_x),
         "train_rate": round(base_rate, 6),
-        "nonzero_weights": model.nonzero,
         "validation": training.evaluate(model, data.valid_x, data.valid_y, base_rate),
     }
+    if isinstance(model, Ftrl):
+        report["nonzero_weights"] = model.nonzero
+    if register:
+        version, verdict = promotion.register(_database(ctx), name, model, data, source)
+        report["version"] = version.id
+        report["promoted"] = verdict.promote
+        report["reason"] = verdict.reason
+        if "current" in version.metrics:
+            report["current_on_same_validation"] = version.metrics["current"]
+        if publish and verdict.promote:
+            report["published"] = _publish(settings, name, model, version.id)
     if model_path is not None:
         model_path.write_bytes(model.snapshot())
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2))
     typer.echo(json.dumps(report, indent=2))
+
+
+def _database(ctx: typer.Context) -> Any:
+    engine = runtime.database(settings_of(ctx))
+    migrate.upgrade(engine)
+    return engine
+
+
+def _publish(settings: Any, name: str, model: Ftrl | BayesianLogistic, version: str) -> bool:
+    """Produce the promoted snapshot to the models topic, as `kairos learn` does."""
+    if not isinstance(model, BayesianLogistic) or name != "ctr":
+        console.print("[yellow]only the bayes ctr model is served: not published[/yellow]")
+        return False
+    from kairos.learn.app import CTR, publish_snapshot
+
+    topic = runtime.topics(settings).models
+    return publish_snapshot(settings.bootstrap_servers, topic, CTR, model.snapshot(), version)

@@ -66,6 +66,16 @@ def latest_snapshot(bootstrap: str, topic: str, name: str, timeout_s: float = 10
     return found[0] if found else None
 
 
+def publish_snapshot(bootstrap: str, topic: str, name: str, snapshot: bytes, version: str) -> bool:
+    """Produce one snapshot to the models topic; whether the broker acknowledged it."""
+    producer = Producer(
+        producer_config(bootstrap, timeout_ms=30_000, client_id="kairos-train")
+        | {"message.max.bytes": MAX_SNAPSHOT}
+    )
+    producer.produce(topic, snapshot, name.encode(), headers=[("version", version)])
+    return producer.flush(30) == 0
+
+
 class LearnerApp:
     def __init__(self, config: LearnConfig) -> None:
         self.config = config

@@ -9,12 +9,16 @@ by at least `min_gain`, with an AUC not worse by more than `auc_slack`.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+
+from kairos.learn.bayes import BayesianLogistic
+from kairos.learn.ftrl import Ftrl
 
 CANDIDATE, PROMOTED, RETIRED, REJECTED = "candidate", "promoted", "retired", "rejected"
 
@@ -66,3 +70,14 @@ def fingerprint(xs: Sequence[Mapping[str, Any]], ys: np.ndarray[Any, Any]) -> st
         digest.update(repr(sorted((k, repr(v)) for k, v in x.items())).encode())
         digest.update(b"1" if y else b"0")
     return digest.hexdigest()
+
+
+def restore(data: bytes) -> Ftrl | BayesianLogistic:
+    """Either kind of snapshot: the FTRL model keeps z and n, the Bayesian one m and q."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+        bayesian = "m" in stored.files
+    return BayesianLogistic.restore(data) if bayesian else Ftrl.restore(data)
+
+
+def kind_of(model: Ftrl | BayesianLogistic) -> str:
+    return "bayes" if isinstance(model, BayesianLogistic) else "ftrl"
