@@ -88,7 +88,7 @@ def test_examples_become_a_published_model_that_servers_pick_up(
     )
     applied: list[tuple[bytes, str]] = []
     follower = ModelFollower(
-        kafka.bootstrap, topics.models, CTR, lambda s, v: applied.append((s, v))
+        kafka.bootstrap, topics.models, {CTR: lambda s, v: applied.append((s, v))}
     )
     follower.start()
     app = LearnerApp(config)
@@ -96,7 +96,7 @@ def test_examples_become_a_published_model_that_servers_pick_up(
     thread = threading.Thread(target=app.run, args=(stop,))
     thread.start()
     try:
-        wait_for(lambda: app.published_seen >= 800)
+        wait_for(lambda: app.published[CTR] >= 800)
         wait_for(
             lambda: (
                 bool(applied)

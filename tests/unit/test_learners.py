@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -182,3 +183,36 @@ def test_candidates_margins_are_drawn_as_drawn_weights_would_give_them() -> None
     assert counts.sum() == 10_000
     wins = np.argmax(model.sample_many(xs, 10_000), axis=1)
     assert np.allclose(counts / 10_000, np.bincount(wins, minlength=3) / 10_000, atol=0.03)
+
+
+def test_a_late_click_turns_the_learnt_negative_positive_instead_of_adding_one() -> None:
+    from kairos.domain.examples import LabelledExample, Task, example_id
+    from kairos.learn.online import OnlineTrainer
+
+    def labelled(label: int, correction: bool, task: Task = Task.CLICK) -> LabelledExample:
+        return LabelledExample(
+            example_id=example_id("d1", task, label, correction),
+            decision_id="d1",
+            user_key="u" * 32,
+            task=task,
+            label=label,
+            correction=correction,
+            impression_ts=datetime(2026, 11, 29, tzinfo=UTC),
+            label_ts=datetime(2026, 11, 29, tzinfo=UTC),
+            delay_s=None,
+            creative_id="cr",
+        )
+
+    corrected = OnlineTrainer(BayesianLogistic(BayesParams(bits=12)))
+    corrected.observe([labelled(0, False)])
+    corrected.observe([labelled(1, True), labelled(1, True)])  # redelivered: once
+    clicked = OnlineTrainer(BayesianLogistic(BayesParams(bits=12)))
+    clicked.observe([labelled(1, False)])
+    assert corrected.corrected == 1
+    assert corrected.skipped == 1
+    assert corrected.model.seen == clicked.model.seen == 1  # one impression, not two
+    one = corrected.model.predict_proba_one({"creative": "cr"})
+    assert one > 0.5  # the prior's 0.5 pushed up, as by the click alone
+    assert one == pytest.approx(clicked.model.predict_proba_one({"creative": "cr"}), abs=0.1)
+    conversions = OnlineTrainer(BayesianLogistic(BayesParams(bits=12)), Task.CONVERSION)
+    assert conversions.observe([labelled(0, False), labelled(1, False, Task.CONVERSION)]) == 1

@@ -12,7 +12,17 @@ import numpy as np
 from kairos.adserver import catalog as catalogs
 from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import DecisionRequest, Engine, PlacementRequest
-from kairos.adserver.model import Ad, Advertiser, Campaign, Creative, Flight, Placement, Site, Zone
+from kairos.adserver.model import (
+    Ad,
+    Advertiser,
+    Campaign,
+    Creative,
+    Flight,
+    GoalType,
+    Placement,
+    Site,
+    Zone,
+)
 from kairos.adserver.scoring import HistoricalCtrScorer
 from kairos.creative.model import Slot, SlotKind, Template, Variant
 from kairos.learn import features
@@ -22,12 +32,15 @@ from kairos.learn.policy import ThompsonComposer, ThompsonPolicy
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
-def catalog() -> catalogs.Catalog:
+def catalog(goal: GoalType = GoalType.IMPRESSIONS) -> catalogs.Catalog:
+    flight = Flight(
+        id="f", campaign_id="c", name="F", start=NOW - timedelta(days=1), price=2, goal_type=goal
+    )
     return catalogs.build(
         version="t",
         advertisers=[Advertiser(id="adv", name="A")],
         campaigns=[Campaign(id="c", advertiser_id="adv", name="C")],
-        flights=[Flight(id="f", campaign_id="c", name="F", start=NOW - timedelta(days=1), price=2)],
+        flights=[flight],
         creatives=[Creative(id="cr", advertiser_id="adv", name="Cr", template_id="tp")],
         ads=[Ad(id="ad", flight_id="f", creative_id="cr")],
         sites=[Site(id="s", name="S", domain="s.example")],
@@ -118,3 +131,39 @@ def test_a_campaigns_exploration_budget_caps_its_non_best_choices() -> None:
     assert policy.spend["bulk"].explored == 1000 - counts[best]
     none = policy.allocate(xs, 500, campaign="none", budget=0.0)
     assert none[best] == 500
+
+
+def test_flights_with_a_conversion_goal_choose_by_the_conversion_model() -> None:
+    def trained(rates: dict[str, float]) -> BayesianLogistic:
+        model = BayesianLogistic(BayesParams(bits=14, crosses=features.DEFAULT_CROSSES), seed=4)
+        xs = [
+            features.user_part({})
+            | features.ad_part(
+                advertiser_id="adv",
+                campaign_id="c",
+                flight_id="f",
+                ad_id="ad",
+                creative_id="cr",
+                placement_id="p",
+                elements={"headline": headline},
+            )
+            for headline in rates
+        ]
+        model.learn_many(xs, [5000 * r for r in rates.values()], [5000] * len(rates))
+        return model
+
+    clicks = ThompsonPolicy(trained({"h0": 0.10, "h1": 0.02, "h2": 0.02}))
+    conversions = ThompsonPolicy(trained({"h0": 0.001, "h1": 0.001, "h2": 0.02}))
+    served: dict[GoalType, Counter[str]] = {}
+    for goal in (GoalType.CLICKS, GoalType.CONVERSIONS):
+        engine = Engine(catalog(goal), HistoricalCtrScorer(), rng=random.Random(5))
+        engine.compose = ThompsonComposer(clicks, conversions)
+        served[goal] = Counter()
+        for n in range(100):
+            ctx = RequestContext(now=NOW, user_key=f"{n:032x}", features={})
+            (result,) = engine.decide(DecisionRequest([PlacementRequest("p")], ctx), None)
+            (choice,) = result.choices
+            assert choice.combination is not None
+            served[goal][choice.combination.elements["headline"]] += 1
+    assert served[GoalType.CLICKS]["h0"] > 90
+    assert served[GoalType.CONVERSIONS]["h2"] > 90

@@ -35,7 +35,10 @@ from kairos.creative.model import Template
 from kairos.stream.features import UserFeatures
 
 MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
-Composer = Callable[[Candidate, Assembly, RequestContext, random.Random], tuple[Combination, float]]
+# a dynamic creative's choice: (combination, its probability, the options it was chosen among
+# when a model scored them — logged for off-policy evaluation; () when not)
+Composed = tuple[Combination, float, tuple[Combination, ...]]
+Composer = Callable[[Candidate, Assembly, RequestContext, random.Random], Composed]
 
 
 class DecisionIds:
@@ -75,6 +78,7 @@ class Choice:
     combination: Combination | None = None  # a dynamic creative's elements and values
     template: Template | None = None  # and its template
     combination_share: float = 1.0  # the probability the combination had of being chosen
+    options: tuple[Combination, ...] = ()  # the combinations a model chose it among
 
     @property
     def propensity(self) -> float:
@@ -103,7 +107,7 @@ class Engine:
     rng: random.Random = field(default_factory=random.Random)
     new_id: Callable[[], str] = field(default_factory=lambda: DecisionIds())
     # chooses among a dynamic creative's combinations (the learning issue's models plug in)
-    compose: Composer = field(default=lambda _ad, found, _ctx, rng: assembly.choose(found, rng))
+    compose: Composer = field(default=lambda _ad, found, _ctx, rng: _weighted(found, rng))
     _index: FlightIndex | None = field(default=None, repr=False)
     _index_of: Catalog | None = field(default=None, repr=False)
     _ranked: dict[str, Ranked] = field(default_factory=dict, repr=False)
@@ -253,9 +257,15 @@ class Engine:
         if found is None:
             ASSEMBLY.inc(time.perf_counter() - started)
             return None
-        combination, share = self.compose(choice.candidate, found, ctx, self.rng)
+        combination, share, options = self.compose(choice.candidate, found, ctx, self.rng)
         ASSEMBLY.inc(time.perf_counter() - started)
-        return replace(choice, combination=combination, combination_share=share, template=template)
+        return replace(
+            choice,
+            combination=combination,
+            combination_share=share,
+            template=template,
+            options=options,
+        )
 
     def _served(
         self, c: Candidate, keys: tuple[str, ...], ctx: RequestContext, page: _Page
@@ -329,3 +339,9 @@ def _no_fill(info: PlacementInfo, survivors: int) -> str:
     if not survivors:
         return "every candidate was filtered out"
     return "no bid met the floor"
+
+
+def _weighted(found: Assembly, rng: random.Random) -> Composed:
+    """The default choice: rules first, then weights (`creative.assembly.choose`)."""
+    combination, share = assembly.choose(found, rng)
+    return combination, share, ()

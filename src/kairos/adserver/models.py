@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
@@ -18,8 +18,12 @@ Apply = Callable[[bytes, str], None]  # (snapshot, version)
 
 
 class ModelFollower:
-    def __init__(self, bootstrap: str, topic: str, name: str, apply: Apply) -> None:
-        self.topic, self.name, self._apply = topic, name, apply
+    """Follows the models named in `appliers` (key on the topic -> what to do with a new
+    snapshot of it)."""
+
+    def __init__(self, bootstrap: str, topic: str, appliers: Mapping[str, Apply]) -> None:
+        self.topic = topic
+        self._appliers = {name.encode(): apply for name, apply in appliers.items()}
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -51,16 +55,16 @@ class ModelFollower:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            latest = None
+            latest = {}
             for message in drain(self._consumer, 100, 0.5):
-                if not message.error() and message.key() == self.name.encode():
-                    latest = message  # only the newest of a batch matters
-            if latest is None:
-                continue
-            version = dict(latest.headers() or []).get("version", b"")
-            text = version.decode() if isinstance(version, bytes) else str(version)
-            try:
-                self._apply(latest.value() or b"", text)
-                self.applied += 1
-            except Exception as exc:  # a bad snapshot must not stop the server
-                log.warning("model not applied", extra=kv(version=text, error=repr(exc)))
+                key = message.key()
+                if not message.error() and key in self._appliers:
+                    latest[key] = message  # only the newest of a batch matters
+            for key, message in latest.items():
+                version = dict(message.headers() or []).get("version", b"")
+                text = version.decode() if isinstance(version, bytes) else str(version)
+                try:
+                    self._appliers[key](message.value() or b"", text)
+                    self.applied += 1
+                except Exception as exc:  # a bad snapshot must not stop the server
+                    log.warning("model not applied", extra=kv(version=text, error=repr(exc)))

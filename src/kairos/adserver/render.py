@@ -13,7 +13,7 @@ from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, PlacementResult
 from kairos.adserver.model import RateType
 from kairos.adserver.tracking import Kind, Signer
-from kairos.domain.decisions import Decision
+from kairos.domain.decisions import Decision, combination_key
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,8 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
             creative_id=choice.candidate.creative.id,
             score=choice.won.bid.ecpm,
             propensity=choice.propensity,
+            combination_propensity=choice.combination_share if choice.combination else None,
+            options=[combination_key(o.elements) for o in choice.options],
             elements=dict(choice.combination.elements) if choice.combination else {},
             model_version=choice.won.bid.prediction.model_version,
             features=dict(ctx.features) if ctx.personalization else {},

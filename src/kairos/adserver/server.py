@@ -63,6 +63,7 @@ class AdServer:
         self.engine = DecisionEngine(catalogs.EMPTY, HistoricalCtrScorer())
         self.model_version: str | None = None
         self._models: ModelFollower | None = None
+        self._conversions: ThompsonPolicy | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- requests -------------------------------------------------------------------------
@@ -73,12 +74,25 @@ class AdServer:
         if isinstance(self.engine.compose, ThompsonComposer):  # campaigns' spend carries on
             self.engine.compose.policy.model = model
         else:
-            self.engine.compose = ThompsonComposer(ThompsonPolicy(model))
+            self.engine.compose = ThompsonComposer(ThompsonPolicy(model), self._conversions)
         self.model_version = version
         log.info("model in use", extra=kv(version=version))
 
-    def follow_models(self, bootstrap: str, topic: str, name: str = "ctr") -> None:
-        self._models = ModelFollower(bootstrap, topic, name, self.use_model)
+    def use_conversion_model(self, snapshot: bytes, version: str) -> None:
+        """Flights whose goal is conversions choose by this model (once a click model is in
+        use: before it, combinations are chosen by rules and weights)."""
+        model = BayesianLogistic.restore(snapshot)
+        if self._conversions is None:
+            self._conversions = ThompsonPolicy(model)
+        else:
+            self._conversions.model = model
+        if isinstance(self.engine.compose, ThompsonComposer):
+            self.engine.compose.conversions = self._conversions
+        log.info("conversion model in use", extra=kv(version=version))
+
+    def follow_models(self, bootstrap: str, topic: str) -> None:
+        appliers = {"ctr": self.use_model, "cvr": self.use_conversion_model}
+        self._models = ModelFollower(bootstrap, topic, appliers)
         self._models.start()
 
     def user_features(self, user_key: str | None) -> UserFeatures | None:

@@ -8,6 +8,7 @@ and model version the decision used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,9 +30,23 @@ class Decision(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     elements: dict[str, str] = field(default_factory=dict)  # slot -> variant
     score: float | None = None
     propensity: float | None = None  # probability the policy had of choosing this
+    # of which the combination's own (given the ad), and the combinations (`features.ad_part`'s
+    # `combination` keys) a model chose it among — for off-policy evaluation
+    combination_propensity: float | None = None
+    options: list[str] = field(default_factory=list)
     model_version: str | None = None
     features: dict[str, Any] = field(default_factory=dict)  # what the model saw
     candidates: int = 0  # ads that fit the placement
     eligible: list[str] = field(default_factory=list)  # those that reached the auction (≤ 50)
     no_fill: bool = False
     schema_version: int = DECISION_SCHEMA_VERSION
+
+
+def combination_key(elements: Mapping[str, str]) -> str:
+    """A combination as one string: `slot=variant|slot=variant`, slots in order."""
+    return "|".join(f"{slot}={variant}" for slot, variant in sorted(elements.items()))
+
+
+def elements_of(key: str) -> dict[str, str]:
+    """The elements of a `combination_key`."""
+    return dict(part.split("=", 1) for part in key.split("|") if "=" in part)

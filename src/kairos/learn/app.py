@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import msgspec
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from kairos.domain.examples import LabelledExample
+from kairos.domain.examples import LabelledExample, Task
 from kairos.kafka.compacted import partitions_of, read_to_end
 from kairos.kafka.consume import drain
 from kairos.kafka.sink import producer_config
@@ -29,6 +29,8 @@ from kairos.logs import kv
 
 log = logging.getLogger(__name__)
 CTR = "ctr"  # the key of the click model on the models topic
+CVR = "cvr"  # the conversion model's
+TASKS = {CTR: Task.CLICK, CVR: Task.CONVERSION}
 MAX_SNAPSHOT = 16 * 1024 * 1024
 _DECODER = msgspec.json.Decoder(LabelledExample)
 
@@ -54,8 +56,8 @@ def click_params(bits: int = 18) -> BayesParams:
     return BayesParams(bits=bits, crosses=crosses, exploration=0.5)
 
 
-def new_model(config: LearnConfig) -> BayesianLogistic:
-    return BayesianLogistic(click_params(config.bits))
+def new_model(config: LearnConfig, name: str = CTR) -> BayesianLogistic:
+    return BayesianLogistic(click_params(config.bits), name=name)
 
 
 def latest_snapshot(bootstrap: str, topic: str, name: str, timeout_s: float = 10.0) -> bytes | None:
@@ -77,12 +79,16 @@ def publish_snapshot(bootstrap: str, topic: str, name: str, snapshot: bytes, ver
 
 
 class LearnerApp:
+    """The click and the conversion model, each learning its task's examples."""
+
     def __init__(self, config: LearnConfig) -> None:
         self.config = config
-        stored = latest_snapshot(config.bootstrap, config.models_topic, CTR)
-        model = BayesianLogistic.restore(stored) if stored else new_model(config)
-        self.trainer = OnlineTrainer(model)
-        self.published_seen = model.seen
+        self.trainers: dict[str, OnlineTrainer] = {}
+        for name, task in TASKS.items():
+            stored = latest_snapshot(config.bootstrap, config.models_topic, name)
+            model = BayesianLogistic.restore(stored) if stored else new_model(config, name)
+            self.trainers[name] = OnlineTrainer(model, task)
+        self.published = dict.fromkeys(TASKS, 0)  # what each had learnt at its last snapshot
         self._producer = Producer(
             producer_config(config.bootstrap, timeout_ms=30_000, client_id="kairos-learn")
             | {"message.max.bytes": MAX_SNAPSHOT}
@@ -98,7 +104,13 @@ class LearnerApp:
             }
         )
         self._consumer.subscribe([config.examples_topic])
-        log.info("learner started", extra=kv(model=CTR, seen=model.seen, group=config.group))
+        seen = {name: t.model.seen for name, t in self.trainers.items()}
+        log.info("learner started", extra=kv(group=config.group, **seen))
+
+    @property
+    def trainer(self) -> OnlineTrainer:
+        """The click model's trainer."""
+        return self.trainers[CTR]
 
     def run(self, stop: threading.Event) -> None:
         last_publish = time.monotonic()
@@ -125,24 +137,34 @@ class LearnerApp:
                 examples.append(_DECODER.decode(message.value() or b""))
             except (msgspec.ValidationError, msgspec.DecodeError):
                 log.warning("bad example skipped", extra=kv(offset=message.offset()))
-        return self.trainer.observe(examples)
+        return sum(trainer.observe(examples) for trainer in self.trainers.values())
 
     def publish(self) -> str | None:
-        """Produce a snapshot if anything was learnt since the last one, then commit."""
-        model = self.trainer.model
-        if model.seen == self.published_seen:
+        """Produce a snapshot of each model that learnt something since its last one, then
+        commit the offsets; the click model's version (if it was published)."""
+        versions: dict[str, str] = {}
+        for name, trainer in self.trainers.items():
+            if trainer.learnt == self.published[name]:
+                continue
+            model = trainer.model
+            version = f"{name}-{model.seen}-{int(time.time())}"
+            self._producer.produce(
+                self.config.models_topic,
+                model.snapshot(),
+                name.encode(),
+                headers=[("version", version)],
+            )
+            versions[name] = version
+        if not versions:
             return None
-        version = f"{CTR}-{model.seen}-{int(time.time())}"
-        self._producer.produce(
-            self.config.models_topic, model.snapshot(), CTR.encode(), headers=[("version", version)]
-        )
         if self._producer.flush(30) != 0:
-            log.warning("model snapshot not acknowledged", extra=kv(version=version))
+            log.warning("model snapshots not acknowledged", extra=kv(**versions))
             return None
         try:
             self._consumer.commit(asynchronous=False)
         except KafkaException as exc:  # nothing consumed yet, or a rebalance: next time
             log.debug("commit skipped", extra=kv(error=str(exc)))
-        self.published_seen = model.seen
-        log.info("model published", extra=kv(version=version, learnt=self.trainer.learnt))
-        return version
+        for name in versions:
+            self.published[name] = self.trainers[name].learnt
+        log.info("models published", extra=kv(**versions))
+        return versions.get(CTR)

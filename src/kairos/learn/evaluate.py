@@ -10,6 +10,11 @@ The generic format is JSON lines, one logged decision per line:
 page: each position is a decision over the same candidates). The evaluated policy shows the
 candidate its model scores highest (ties: the first); the same model is the reward model of
 the doubly robust estimate.
+
+The project's own decision log (the decisions topic) is read the same way: each dynamic ad
+chosen by a model logs the combinations it was chosen among and the probability of the chosen
+one; rewards are the labelled examples' clicks (a late click's correction included). The
+evaluated policy picks among the same combinations, described as the ad server describes them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from kairos.domain.decisions import Decision as LoggedDecision
+from kairos.domain.decisions import elements_of
+from kairos.domain.examples import LabelledExample, Task
+from kairos.learn import features
 from kairos.learn.ope import Estimate, Logged, doubly_robust, ips, snips
 
 
@@ -102,3 +111,32 @@ def _decisions(line: bytes, number: int) -> Iterator[Decision]:
         if isinstance(exc, LogError):
             raise
         raise LogError(f"line {number}: {exc!r}") from exc
+
+
+def from_decision_log(
+    decisions: Iterable[LoggedDecision], examples: Iterable[LabelledExample]
+) -> Iterator[Decision]:
+    """The logged choices among combinations, each with its reward (1 when clicked)."""
+    clicked = {e.decision_id for e in examples if e.task is Task.CLICK and e.label == 1}
+    for d in decisions:
+        if d.no_fill or not d.options or not d.combination_propensity or not d.elements:
+            continue  # not chosen among logged options: nothing to compare with
+        chosen = features.combination_key(d.elements)
+        if chosen not in d.options:
+            continue
+        user = features.user_part(d.features)
+        xs = [
+            user
+            | features.ad_part(
+                advertiser_id=d.advertiser_id,
+                campaign_id=d.campaign_id,
+                flight_id=d.flight_id,
+                ad_id=d.ad_id,
+                creative_id=d.creative_id,
+                placement_id=d.placement_id,
+                elements=elements_of(option),
+            )
+            for option in d.options
+        ]
+        reward = 1.0 if d.decision_id in clicked else 0.0
+        yield Decision(xs, d.options.index(chosen), d.combination_propensity, reward)

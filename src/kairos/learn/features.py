@@ -3,10 +3,10 @@ example and when it scores a candidate for a request, so that training and servi
 
 From the user (the model-facing snapshot the stream computes, the same one decisions log):
 interests, keywords, device, country, local hour and weekday, session depth, window counts.
-From the ad: advertiser, campaign, flight, ad, creative, placement, and each element of a
-dynamic creative as `el.<slot>`. Crosses (chosen in the model's parameters) pair them, e.g.
-the user's top interests with the elements, and elements with each other for combination
-effects.
+From the ad: advertiser, campaign, flight, ad, creative, placement, each element of a
+dynamic creative (`elements`: `slot=variant`) and the combination as one value. Crosses
+(chosen in the model's parameters) pair them, e.g. the user's top interests with the
+elements, and elements with each other for combination effects.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kairos.domain.decisions import combination_key
+
+__all__ = ["DEFAULT_CROSSES", "ad_part", "combination_key", "of_example", "user_part"]
 from kairos.domain.examples import LabelledExample
 
 USER_FIELDS = (
@@ -70,6 +73,10 @@ def ad_part(
         "creative": creative_id,
         "placement": placement_id,
         "elements": [f"{slot}={variant}" for slot, variant in sorted(elements.items())],
+        # the combination as a whole: what additive element weights cannot say (in Upworthy
+        # replays, identity and elements together reached 0.925 of the oracle, elements alone
+        # 0.905)
+        "combination": combination_key(elements) or None,
     }
 
 

@@ -68,14 +68,22 @@ class Ftrl:
     def learn_one(self, x: Example, y: float) -> None:
         self.learn_many([x], np.asarray([y], dtype=float))
 
-    def learn_many(self, xs: Sequence[Example], ys: Sequence[float] | Array) -> None:
+    def learn_many(
+        self,
+        xs: Sequence[Example],
+        ys: Sequence[float] | Array,
+        trials: Sequence[float] | Array | None = None,
+    ) -> None:
+        """Learn labelled examples; with `trials`, row i is ys[i] positives out of trials[i]
+        (a trial of 0 with a positive turns an earlier negative of that example positive)."""
         if not xs:
             return
         labels = np.asarray(ys, dtype=float)
+        counts = np.ones(len(xs)) if trials is None else np.asarray(trials, dtype=float)
         rows, idx, values = self._hasher.batch(xs)
         weights = self._weights(idx)
         margins = np.bincount(rows, weights=weights * values, minlength=len(xs))
-        errors = _sigmoid(margins) - labels  # d(log loss)/d(margin)
+        errors = counts * _sigmoid(margins) - labels  # d(log loss)/d(margin)
         grads = errors[rows] * values
         coords, where = np.unique(idx, return_inverse=True)
         g = np.bincount(where, weights=grads, minlength=len(coords))
@@ -85,7 +93,7 @@ class Ftrl:
         sigma = (np.sqrt(n_new) - np.sqrt(n_old)) / self.params.alpha
         self._z[coords] += g - sigma * self._weights(coords)
         self._n[coords] = n_new
-        self.seen += len(xs)
+        self.seen += int(counts.sum())
 
     def _weights(self, idx: Array) -> Array:
         p = self.params

@@ -24,6 +24,7 @@ import numpy as np
 
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
+from kairos.adserver.model import GoalType
 from kairos.creative.assembly import Assembly, Combination
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic
@@ -120,17 +121,21 @@ def examples_of(
 
 @dataclass
 class ThompsonComposer:
-    """The ad server's `compose` hook: the policy picks a dynamic ad's combination."""
+    """The ad server's `compose` hook: the policy picks a dynamic ad's combination — by its
+    sampled click probability, or, for a flight whose goal is conversions, by its sampled
+    conversion probability when a conversion model is in use."""
 
     policy: ThompsonPolicy
+    conversions: ThompsonPolicy | None = None
 
     def __call__(
         self, candidate: Candidate, found: Assembly, ctx: RequestContext, rng: random.Random
-    ) -> tuple[Combination, float]:
+    ) -> tuple[Combination, float, tuple[Combination, ...]]:
         options = found.candidates(rng)
         xs = examples_of(candidate, options, ctx)
         campaign = candidate.campaign
-        chosen, propensity = self.policy.choose(
-            xs, campaign=campaign.id, budget=campaign.exploration
-        )
-        return options[chosen], propensity
+        policy = self.policy
+        if self.conversions is not None and candidate.flight.goal_type is GoalType.CONVERSIONS:
+            policy = self.conversions
+        chosen, propensity = policy.choose(xs, campaign=campaign.id, budget=campaign.exploration)
+        return options[chosen], propensity, tuple(options)

@@ -1,6 +1,6 @@
 """How good a product recommender is offline: recall@k and NDCG@k of next-item predictions on
 held-out sessions (leave-last-out: given a session's earlier products, is its last one among
-the k recommended, and how high).
+the k recommended, and how high), and the baseline to compare with: popularity.
 
 Recall@k is the share of the relevant products in the top k; NDCG@k discounts each hit by
 log2(rank + 1) and divides by the best possible discounted gain, so with one relevant product
@@ -14,6 +14,16 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from kairos.learn.recommend import (
+    Interaction,
+    Interactions,
+    Kind,
+    RecommenderParams,
+    Scored,
+    kind_weights,
+    top,
+)
+
 
 class Recommender(Protocol):
     def recommend(
@@ -23,6 +33,38 @@ class Recommender(Protocol):
         exclude: Collection[str] = (),
         candidates: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]: ...
+
+
+class Popularity:
+    """The baseline: the most interacted-with products (by kind weight), whatever the user;
+    products nobody interacted with are left out."""
+
+    def __init__(self, params: RecommenderParams | None = None) -> None:
+        self.params = params or RecommenderParams()
+        self._kinds = kind_weights(self.params)
+        self._counts: dict[str, float] = {}
+
+    def observe(self, session: Interactions, at: float | None = None) -> None:
+        for item, kind in session:
+            self._counts[item] = self._counts.get(item, 0.0) + self._kinds[Interaction(kind)]
+
+    def observe_event(self, user: str, item: str, kind: Kind, at: float | None = None) -> None:
+        self.observe([(item, kind)], at)
+
+    def count(self, item: str) -> float:
+        return self._counts.get(item, 0.0)
+
+    def recommend(
+        self,
+        recent: Sequence[str],
+        k: int,
+        exclude: Collection[str] = (),
+        candidates: Sequence[str] | None = None,
+    ) -> Scored:
+        dropped = {*recent, *exclude}
+        pool = self._counts if candidates is None else dict.fromkeys(candidates)
+        scored = ((c, self._counts.get(c, 0.0)) for c in pool if c not in dropped)
+        return top(((c, n) for c, n in scored if n > 0), k)
 
 
 def recall_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
