@@ -102,6 +102,18 @@ class Settings(BaseSettings):
     tracking_key: SecretStr | None = Field(
         default=None, description="Secret that signs tracking URLs; default: from the pseudonym key"
     )
+    scorer: Literal["historical", "model"] = Field(
+        default="model",
+        description="pCTR of the auction: the published click model once there is one "
+        "(`model`), or always the smoothed historical CTR (`historical`)",
+    )
+    personalize_top: int = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="Rescore this many best candidates per request with the user's features "
+        "(0: the model scores ads once per catalog and model)",
+    )
     log_level: str = "INFO"
 
     @field_validator("data_dir", mode="after")

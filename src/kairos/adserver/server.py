@@ -30,6 +30,7 @@ from kairos.db import catalog as catalog_db
 from kairos.featurestore.base import FeatureStore
 from kairos.learn.bayes import BayesianLogistic
 from kairos.learn.policy import ThompsonComposer, ThompsonPolicy
+from kairos.learn.scoring import ModelScorer
 from kairos.logs import kv
 from kairos.stream.features import UserFeatures
 
@@ -56,14 +57,20 @@ class AdServer:
         database: Engine,
         features: FeatureStore | None,
         config: RefreshConfig | None = None,
+        scorer: str = "model",
+        personalize_top: int = 0,
     ) -> None:
         self.database = database
+        self.scorer_mode = scorer  # "model": the click model prices CPC/CPA ads once published
+        self.personalize_top = personalize_top
         self.features = features
         self.config = config or RefreshConfig()
         self.engine = DecisionEngine(catalogs.EMPTY, HistoricalCtrScorer())
         self.model_version: str | None = None
         self._models: ModelFollower | None = None
         self._conversions: ThompsonPolicy | None = None
+        self._clicks: BayesianLogistic | None = None
+        self._conversion_model: BayesianLogistic | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- requests -------------------------------------------------------------------------
@@ -76,6 +83,8 @@ class AdServer:
         else:
             self.engine.compose = ThompsonComposer(ThompsonPolicy(model), self._conversions)
         self.model_version = version
+        self._clicks = model
+        self._score_with_models()
         log.info("model in use", extra=kv(version=version))
 
     def use_conversion_model(self, snapshot: bytes, version: str) -> None:
@@ -88,7 +97,20 @@ class AdServer:
             self._conversions.model = model
         if isinstance(self.engine.compose, ThompsonComposer):
             self.engine.compose.conversions = self._conversions
+        self._conversion_model = model
+        self._score_with_models()
         log.info("conversion model in use", extra=kv(version=version))
+
+    def _score_with_models(self) -> None:
+        """The auction's pCTR/pCVR from the models (a new scorer: the ranking is redone)."""
+        if self.scorer_mode != "model" or self._clicks is None:
+            return
+        self.engine.scorer = ModelScorer(
+            self._clicks,
+            self._conversion_model,
+            version=self.model_version or "model",
+            personalize_top=self.personalize_top,
+        )
 
     def follow_models(self, bootstrap: str, topic: str) -> None:
         appliers = {"ctr": self.use_model, "cvr": self.use_conversion_model}

@@ -67,7 +67,12 @@ def create_app(
             max_batch=settings.max_batch_events,
         )
         store = features if features is not None or not own_sink else _feature_store(settings)
-        adserver = AdServer(active_engine, store)
+        adserver = AdServer(
+            active_engine,
+            store,
+            scorer=settings.scorer,
+            personalize_top=settings.personalize_top,
+        )
         pseudonymizer = runtime.pseudonymizer(settings)
         geo = open_geo(settings)
         app.state.services = Services(

@@ -22,16 +22,18 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from kairos.creative.model import Product
-from kairos.learn.recommend import HybridRecommender, Interactions, Popularity, RecommenderParams
-from kairos.learn.recsys_metrics import RankingScore, Recommender
+from kairos.learn.recommend import HybridRecommender, Interactions, RecommenderParams
+from kairos.learn.recsys_metrics import Popularity, RankingScore, Recommender
 
-SYLLABLES = "ka lo mi ru te zan vo shi pe dor la nu bri sen ta go fi mar el os ve tri".split()
-COLOURS = "black white red blue green grey beige navy pink yellow brown orange".split()
-MATERIALS = "cotton wool leather steel oak glass plastic linen".split()
+SYLLABLES = ("ka", "lo", "mi", "ru", "te", "zan", "vo", "shi", "pe", "dor", "la", "nu", "bri")
+COLOURS = ("black", "white", "red", "blue", "green", "grey", "beige", "navy", "pink", "brown")
+MATERIALS = ("cotton", "wool", "leather", "steel", "oak", "glass", "plastic", "linen")
 NOUNS, BRANDS, STYLE_WORDS = 8, 6, 3  # per category; style words per style
+GROUPS = ("", "cold_", "new_")  # all sessions; the product to find unseen so far; launched later
 
 
 @dataclass(frozen=True)
@@ -41,21 +43,24 @@ class RecommendPlan:
     styles: int = 5  # per category
     users: int = 3000
     train_sessions: int = 20_000
-    test_sessions: int = 2_000
-    new_share: float = 0.05  # products launched in the test period only
+    test_sessions: int = 3_000
+    new_share: float = 0.1  # products launched in the test period only
     k: int = 10
     seed: int = 0
-    params: RecommenderParams = RecommenderParams()
+    params: RecommenderParams = field(default_factory=RecommenderParams)
 
 
 @dataclass(frozen=True)
 class Shop:
     products: list[Product]
-    style: dict[str, int]  # product id -> its style
-    companions: dict[str, list[str]]
-    new: frozenset[str]
-    pools: dict[tuple[int, int, bool], tuple[list[str], list[float]]]  # (category, style, new
-    # products in) -> ids and cumulative popularity
+    companions: dict[str, list[str]]  # product id -> products often looked at next
+    new: frozenset[str]  # launched in the test period
+    # (category, style, whether launched products are in) -> ids, cumulative popularity
+    pools: dict[tuple[int, int, bool], tuple[list[str], list[float]]]
+
+
+class Model(Recommender, Protocol):
+    def observe(self, session: Interactions, at: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,9 @@ def _stock(
         weight = rng.lognormvariate(0, 1.2) * (3 if launched[product.id] else 1)
         for with_new in (False, True):
             if with_new or not launched[product.id]:
-                ids, cum = pools.setdefault((i % plan.categories, style[product.id], with_new), ([], []))
+                ids, cum = pools.setdefault(
+                    (i % plan.categories, style[product.id], with_new), ([], [])
+                )
                 ids.append(product.id)
                 cum.append((cum[-1] if cum else 0.0) + weight)
     companions = {}
@@ -116,7 +123,7 @@ def _stock(
         far = pools.get((twin, style[product.id], True), ([], []))[0] or near
         companions[product.id] = [rng.choice(near), rng.choice(far)]
     new = frozenset(pid for pid, is_new in launched.items() if is_new)
-    return Shop(products, style, companions, new, pools)
+    return Shop(products, companions, new, pools)
 
 
 def users(plan: RecommendPlan, rng: random.Random) -> list[User]:
@@ -128,16 +135,18 @@ def users(plan: RecommendPlan, rng: random.Random) -> list[User]:
     return made
 
 
-def session(plan: RecommendPlan, rng: random.Random, world: Shop, user: User, later: bool) -> Interactions:
+def session(
+    plan: RecommendPlan, rng: random.Random, world: Shop, user: User, later: bool
+) -> Interactions:
     """One browsing session: (product id, kind) in order."""
     category = rng.choices(user.categories, user.weights)[0]
     s = user.style[category] if rng.random() < 0.7 else rng.randrange(plan.styles)
     item = _draw(rng, world, category, s, later)
-    seen: list[str] = []
+    seen: set[str] = set()
     interactions: list[tuple[str, str]] = []
     for _ in range(min(2 + int(rng.expovariate(1 / 3)), 12)):
         if item is not None and item not in seen:
-            seen.append(item)
+            seen.add(item)
             interactions.append((item, "view"))
             if rng.random() < 0.15:
                 interactions.append((item, "cart"))
@@ -189,14 +198,17 @@ def run(plan: RecommendPlan, progress: Callable[[str], None]) -> dict[str, objec
     started = time.perf_counter()
     rng = random.Random(plan.seed)
     world, people = shop(plan, rng), users(plan, rng)
-    train = [session(plan, rng, world, rng.choice(people), False) for _ in range(plan.train_sessions)]
+    train = [
+        session(plan, rng, world, rng.choice(people), False) for _ in range(plan.train_sessions)
+    ]
     test = [session(plan, rng, world, rng.choice(people), True) for _ in range(plan.test_sessions)]
-    progress(f"shop: {len(world.products)} products ({len(world.new)} new later), {len(train)} + {len(test)} sessions")
-    models: dict[str, Recommender] = {
+    progress(f"{plan.products} products, {len(world.new)} launched later; {len(train)} sessions")
+    popularity = Popularity(plan.params)
+    models: dict[str, Model] = {
         "hybrid": HybridRecommender(plan.params),
-        "collaborative_only": HybridRecommender(replace(plan.params, alpha=1.0)),
+        "collaborative_only": HybridRecommender(replace(plan.params, alpha=1.0, evidence=0.0)),
         "content_only": HybridRecommender(replace(plan.params, alpha=0.0)),
-        "popularity": Popularity(plan.params),
+        "popularity": popularity,
     }
     for model in models.values():
         if isinstance(model, HybridRecommender):
@@ -204,48 +216,57 @@ def run(plan: RecommendPlan, progress: Callable[[str], None]) -> dict[str, objec
     clock = time.perf_counter()
     for interactions in train:
         for model in models.values():
-            model.observe(interactions)  # type: ignore[attr-defined]
+            model.observe(interactions)
     train_s = time.perf_counter() - clock
-    progress(f"learnt {len(train)} sessions in {train_s:.1f} s")
-    scores = {name: RankingScore(plan.k) for name in models}
-    cold = {name: RankingScore(plan.k) for name in models}
+    progress(f"learnt in {train_s:.1f} s; replaying")
+    groups = {(name, group): RankingScore(plan.k) for name in models for group in GROUPS}
     latencies: list[float] = []
-    popularity = models["popularity"]
     for interactions in test:
         items = list(dict.fromkeys(item for item, _ in interactions))
         if len(items) >= 2:
-            is_cold = popularity.count(items[-1]) == 0  # type: ignore[attr-defined]
+            target = items[-1]
+            member = {"": True, "cold_": popularity.count(target) == 0, "new_": target in world.new}
             for name, model in models.items():
                 clock = time.perf_counter()
                 ranked = [item for item, _ in model.recommend(items[:-1], plan.k)]
                 if name == "hybrid":
                     latencies.append(time.perf_counter() - clock)
-                scores[name].add(ranked, {items[-1]})
-                if is_cold:
-                    cold[name].add(ranked, {items[-1]})
+                for group in GROUPS:
+                    if member[group]:
+                        groups[name, group].add(ranked, {target})
         for model in models.values():
-            model.observe(interactions)  # type: ignore[attr-defined]
-    k = plan.k
-    report: dict[str, object] = {
-        "products": plan.products,
-        "new_products": len(world.new),
+            model.observe(interactions)
+    report = _report(plan, world, groups, latencies)
+    report |= {
         "sessions": len(train) + len(test),
         "train_sessions": len(train),
-        "evaluated_sessions": scores["hybrid"].n,
-        "cold_sessions": cold["hybrid"].n,
+        "train_s": round(train_s, 2),
     }
-    for name in models:
-        prefix = "" if name == "hybrid" else f"{name}_"
-        report[f"{prefix}recall_at_{k}"] = round(scores[name].recall, 4)
-        report[f"{prefix}ndcg_at_{k}"] = round(scores[name].ndcg, 4)
-        report[f"{prefix}cold_recall_at_{k}"] = round(cold[name].recall, 4)
-        report[f"{prefix}cold_ndcg_at_{k}"] = round(cold[name].ndcg, 4)
-    base = scores["popularity"]
-    report["ratio_recall_vs_popularity"] = round(scores["hybrid"].recall / base.recall, 2) if base.recall else None
-    report["ratio_ndcg_vs_popularity"] = round(scores["hybrid"].ndcg / base.ndcg, 2) if base.ndcg else None
-    latencies.sort()
-    report["recommend_ms_p50"] = round(1000 * statistics.median(latencies), 3) if latencies else None
-    report["recommend_ms_p99"] = round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 3) if latencies else None
-    report["train_s"] = round(train_s, 2)
     report["seconds"] = round(time.perf_counter() - started, 2)
+    return report
+
+
+def _report(
+    plan: RecommendPlan,
+    world: Shop,
+    groups: dict[tuple[str, str], RankingScore],
+    latencies: list[float],
+) -> dict[str, object]:
+    k = plan.k
+    report: dict[str, object] = {"products": plan.products, "new_products": len(world.new)}
+    for group in GROUPS:
+        report[f"{group}evaluated_sessions"] = groups["hybrid", group].n
+    for (name, group), score in groups.items():
+        prefix = "" if name == "hybrid" else f"{name}_"
+        report[f"{prefix}{group}recall_at_{k}"] = round(score.recall, 4)
+        report[f"{prefix}{group}ndcg_at_{k}"] = round(score.ndcg, 4)
+    hybrid, base = groups["hybrid", ""], groups["popularity", ""]
+    report["ratio_recall_vs_popularity"] = (
+        round(hybrid.recall / base.recall, 2) if base.recall else None
+    )
+    report["ratio_ndcg_vs_popularity"] = round(hybrid.ndcg / base.ndcg, 2) if base.ndcg else None
+    if latencies:
+        latencies.sort()
+        report["recommend_ms_p50"] = round(1000 * statistics.median(latencies), 3)
+        report["recommend_ms_p99"] = round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 3)
     return report

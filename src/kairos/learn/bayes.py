@@ -4,9 +4,9 @@
 Each hashed weight i has a mean m_i and a precision q_i (prior: mean 0, precision
 `prior_precision`; a new variant starts there: the cold-start prior). A mini-batch updates
 the weights it touches: w = argmin sum_i q_i (w_i - m_i)^2 / 2 + sum_j log(1 + exp(-y_j w.x_j)),
-found by a few diagonal Newton steps (each halved until the objective decreases: features that
-always occur together would make a full diagonal step overshoot), then m = w and
-q_i += sum_j p_j (1 - p_j) x_ij^2.
+found by a few Newton steps — with the full Hessian when the batch touches few weights (so
+features that always occur together share their evidence as they should), else diagonal ones —
+each halved until the objective decreases, then m = w and q_i += sum_j p_j (1 - p_j) x_ij^2.
 `sample_many` draws one weight vector (over the coordinates the candidates use) and scores
 every candidate with it — Thompson sampling's step; `choose` also estimates the propensity of
 the chosen candidate by drawing again.
@@ -25,12 +25,17 @@ import numpy as np
 from kairos.learn.hashing import Example, Hasher
 
 Array = np.ndarray[Any, Any]
-TUPLES = ("crosses", "scales")  # parameters that JSON turns into lists
+TUPLES = ("crosses", "scales")
+DENSE_NEWTON = 300  # batches touching at most this many weights take full Newton steps  # parameters that JSON turns into lists
 
 
 @dataclass(frozen=True)
 class BayesParams:
     prior_precision: float = 1.0
+    # the bias's: nearly flat, so the average rate is the bias's and every other weight is a
+    # deviation from it (else a new ad, whose own weights are still 0, would be predicted at
+    # the share of the average its shared features happened to take: far too high)
+    bias_precision: float = 0.01
     bits: int = 20
     crosses: tuple[tuple[str, str], ...] = ()
     scales: tuple[tuple[str, float], ...] = ()  # per-field prior spread (see Hasher)
@@ -53,6 +58,7 @@ class BayesianLogistic:
         self._hasher = Hasher(self.params.bits, self.params.crosses, scales=self.params.scales)
         self._m = np.zeros(self._hasher.size)
         self._q = np.full(self._hasher.size, self.params.prior_precision)
+        self._q[0] = self.params.bias_precision
         self._rng = np.random.default_rng(self.seed)
 
     # -- prediction -------------------------------------------------------------------------
@@ -149,10 +155,17 @@ class BayesianLogistic:
             grad = q * (w - m) + np.bincount(
                 where, weights=(counts * p - labels)[rows] * values, minlength=len(coords)
             )
-            curvature = q + np.bincount(
-                where, weights=(counts * p * (1 - p))[rows] * values**2, minlength=len(coords)
-            )
-            step = grad / curvature  # diagonal Newton: too long where features move together
+            if len(coords) <= DENSE_NEWTON:  # few weights: the full Hessian, exact steps
+                dense = np.zeros((len(xs), len(coords)))
+                np.add.at(dense, (rows, where), values)
+                hessian = (dense.T * (counts * p * (1 - p))) @ dense
+                hessian[np.diag_indices_from(hessian)] += q
+                step = np.linalg.solve(hessian, grad)
+            else:  # diagonal Newton: too long where features move together, so damped below
+                curvature = q + np.bincount(
+                    where, weights=(counts * p * (1 - p))[rows] * values**2, minlength=len(coords)
+                )
+                step = grad / curvature
             current = objective(w, margins)
             for _ in range(30):  # so halve it until the objective goes down
                 trial = w - step

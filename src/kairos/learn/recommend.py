@@ -14,10 +14,12 @@ Content part (`ContentIndex`): TF-IDF over title words, `key=value` attribute to
 category, L2-normalised, searched through an inverted index (numpy arrays per term). It knows a
 product from the moment the feed has it, so a product nobody has seen yet is still found.
 
-`HybridRecommender.recommend` weighs the recent items by recency (the n-th last by recency ** n),
-and scores a candidate alpha * collaborative + (1 - alpha) * content: since the collaborative
-score only grows with co-occurrence evidence, a cold product (or a cold recent item) falls back
-to content alone. `Popularity` is the baseline, with the same interface. No I/O here.
+`HybridRecommender.recommend` weighs the recent products by recency (the n-th last by
+recency ** n), divides each part by its best score among the candidates, and gives a candidate
+the collaborative weight alpha * conf(candidate) * conf(recent products), conf(n) = n / (n +
+evidence), the rest going to its content score (discounted by `content_trust`). So a product
+nobody has seen yet, or a user who only saw such products, falls back to content alone. The
+popularity baseline and the offline metrics are in `kairos.learn.recsys_metrics`. No I/O here.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ import numpy as np
 Array = np.ndarray[Any, Any]
 Scored = list[tuple[str, float]]
 WORD = re.compile(r"[a-z0-9]+")
-RESCALE_AT = 1e12  # decay factor at which the stored (inflated) counts are scaled back
+RESCALE_AFTER = 40.0  # half-lives after which the stored (inflated) counts are scaled back
+FORGOTTEN = 1e-9  # interaction mass under which a product is dropped when they are
 
 
 class Interaction(StrEnum):
@@ -73,10 +76,16 @@ class RecommenderParams:
     cart: float = 3.0
     purchase: float = 5.0
     shrinkage: float = 2.0  # pair evidence c counts c / (c + shrinkage) of its similarity
-    alpha: float = 0.7  # weight of the collaborative score; 1 - alpha: content
+    alpha: float = 0.9  # the collaborative score's weight at full evidence; the rest: content
+    evidence: float = 1.0  # interaction mass at which a product's collaborative weight is half
+    content_trust: float = 0.6  # a best content match against a best collaborative one
     recency: float = 0.7  # the n-th most recent item weighs recency ** n
     pool: int = 200  # content candidates added to the collaborative ones when none are given
     category_weight: float = 1.0  # the category token's weight against title and attributes
+
+    def __post_init__(self) -> None:
+        if min(self.view, self.cart, self.purchase) <= 0 or self.window < 1 or self.top_m < 1:
+            raise ValueError("interaction weights, window and top_m must be positive")
 
 
 Kind = Interaction | str  # "view", "cart" or "purchase"
@@ -118,14 +127,16 @@ class CoOccurrence:
         if weight > before:
             self._n[item] = self._n.get(item, 0.0) + (weight - before) * scale
             for other, w in window.items():
+                if other not in self._n:  # dropped since: pairs with it are not kept
+                    continue
                 gain = (math.sqrt(weight * w) - math.sqrt(before * w)) * scale
                 self._bump(item, other, gain)
                 self._bump(other, item, gain)
         window[item] = max(weight, before)
         if len(window) > self.params.window:
             window.popitem(last=False)
-        if len(self._n) > self.params.max_items * 1.25:
-            self._prune_items()
+        if len(self._n) > self.params.max_items * 1.25:  # drop the lightest products
+            self._keep(1.0, heapq.nlargest(self.params.max_items, self._n.items(), itemgetter(1)))
 
     def _bump(self, item: str, other: str, gain: float) -> None:
         row = self._pairs.setdefault(item, {})
@@ -133,27 +144,27 @@ class CoOccurrence:
         if len(row) > 2 * self.params.top_m:
             self._pairs[item] = dict(heapq.nlargest(self.params.top_m, row.items(), itemgetter(1)))
 
-    def _prune_items(self) -> None:
-        kept = heapq.nlargest(self.params.max_items, self._n.items(), itemgetter(1))
-        self._n = dict(kept)
-        self._pairs = {
-            item: {j: c for j, c in row.items() if j in self._n}
-            for item, row in self._pairs.items()
-            if item in self._n
-        }
-
     def _scale(self, at: float | None) -> float:
         """The factor new counts are multiplied by: decay is applied lazily, by inflating what
         is added rather than deflating what is stored (scaled back now and then)."""
         if self.params.half_life_s is None or at is None:
             return self._now()
         self._clock = at if self._clock is None else max(self._clock, at)
-        scale = float(2.0 ** ((at - self._origin) / self.params.half_life_s))
-        if scale > RESCALE_AT:
-            self._n = {item: n / scale for item, n in self._n.items()}
-            self._pairs = {i: {j: c / scale for j, c in r.items()} for i, r in self._pairs.items()}
-            self._origin, scale = at, 1.0
-        return scale
+        half_lives = (at - self._origin) / self.params.half_life_s
+        if half_lives > RESCALE_AFTER:
+            self._keep(2.0**-half_lives)
+            self._origin, half_lives = at, 0.0
+        return float(2.0**half_lives)
+
+    def _keep(self, factor: float, items: Iterable[tuple[str, float]] | None = None) -> None:
+        """Scale all counts, keep `items` only (default: those not forgotten), and their pairs."""
+        kept = self._n.items() if items is None else items
+        self._n = {i: n * factor for i, n in kept if n * factor > FORGOTTEN}
+        self._pairs = {
+            i: {j: c * factor for j, c in row.items() if j in self._n}
+            for i, row in self._pairs.items()
+            if i in self._n
+        }
 
     def _now(self) -> float:
         """The decay scale at the latest time seen: stored counts over it are today's."""
@@ -167,14 +178,16 @@ class CoOccurrence:
 
     def neighbours(self, item: str) -> dict[str, float]:
         """The kept neighbours of a product with their similarity to it."""
-        row = self._pairs.get(item)
-        if not row:
-            return {}
-        n_i, shrinkage = self._n[item], self.params.shrinkage * self._now()
-        return {j: c * c / (math.sqrt(n_i * self._n[j]) * (c + shrinkage)) for j, c in row.items()}
+        row, shrinkage = self._pairs.get(item, {}), self.params.shrinkage * self._now()
+        n_i = self._n.get(item, 0.0)
+        return {
+            j: c * c / (math.sqrt(n_i * self._n[j]) * (c + shrinkage))
+            for j, c in row.items()
+            if c > 0
+        }
 
     def similar(self, item: str, k: int) -> Scored:
-        return _top(self.neighbours(item).items(), k)
+        return top(self.neighbours(item).items(), k)
 
     def scores(self, profile: Mapping[str, float]) -> dict[str, float]:
         """Weighted mean similarity of each neighbour to the profile's items."""
@@ -227,8 +240,7 @@ class ContentIndex:
         terms = {word: 1.0 + math.log(count) for word, count in words.items()}
         for key, value in product.attributes.items():
             values = value if isinstance(value, list | tuple | set | frozenset) else [value]
-            for v in values:
-                terms[f"{key}={v}".lower()] = 1.0
+            terms |= {f"{key}={v}".lower(): 1.0 for v in values if v is not None}
         if product.category:
             terms[f"category={product.category}".lower()] = self.params.category_weight
         return terms
@@ -252,12 +264,15 @@ class ContentIndex:
 
     @property
     def ids(self) -> list[str]:
+        """The indexed products, in the order of `scores`."""
         if self._stale:
             self._build()
         return self._ids
 
     def vector(self, product_id: str) -> dict[str, float]:
-        row = self._rows.get(product_id) if self.ids else None
+        if self._stale:
+            self._build()
+        row = self._rows.get(product_id)
         return self._vectors[row] if row is not None else {}
 
     def scores(self, profile: Mapping[str, float]) -> Array:
@@ -286,7 +301,7 @@ class ContentIndex:
 
     def similar(self, product_id: str, k: int) -> Scored:
         matches = self.match({product_id: 1.0}, limit=k + 1)
-        return _top(((p, s) for p, s in matches.items() if p != product_id), k)
+        return top(((p, s) for p, s in matches.items() if p != product_id), k)
 
     def state(self) -> dict[str, Any]:
         return {"terms": self._terms}
@@ -323,20 +338,30 @@ class HybridRecommender:
         """The k best products for someone whose recent products are `recent` (oldest first),
         best first; the recent products and `exclude` are never recommended. `candidates`
         (e.g. a feed's available products) limits the choice; by default the collaborative
-        neighbours and the `pool` best content matches compete."""
+        neighbours and the `pool` best content matches compete. Products without any
+        evidence are left out (the caller fills with its own default)."""
         alpha, profile = self.params.alpha, recency_profile(recent, self.params.recency)
         collab = self.cooccurrence.scores(profile) if alpha > 0 else {}
-        content: dict[str, float] = {}
-        if alpha < 1 and profile:
-            content = self.content.match(profile, candidates, self.params.pool)
-        pool = candidates if candidates is not None else [*collab, *content]
+        content = self.content.match(profile, candidates, self.params.pool) if profile else {}
         dropped = {*recent, *exclude}
-        scored = (
-            (c, alpha * collab.get(c, 0.0) + (1 - alpha) * content.get(c, 0.0))
-            for c in dict.fromkeys(pool)
-            if c not in dropped
-        )
-        return _top(scored, k)
+        pool = candidates if candidates is not None else [*collab, *content]
+        pool = [c for c in dict.fromkeys(pool) if c not in dropped]
+        collab = _scaled(collab, pool, 1.0)
+        content = _scaled(content, pool, self.params.content_trust)
+        known = sum(w * self._confidence(item) for item, w in profile.items())
+        alpha *= known / (sum(profile.values()) or 1.0)
+        scored = []
+        for c in pool:
+            a = alpha * self._confidence(c)
+            score = a * collab.get(c, 0.0) + (1 - a) * content.get(c, 0.0)
+            if score > 0:
+                scored.append((c, score))
+        return top(scored, k)
+
+    def _confidence(self, item: str) -> float:
+        """How far the collaborative score of a product can be trusted: n / (n + evidence)."""
+        n, evidence = self.cooccurrence.count(item), self.params.evidence
+        return n / (n + evidence) if evidence > 0 else 1.0
 
     def snapshot(self) -> bytes:
         """The whole state as compressed JSON; `restore` gives one that recommends the same."""
@@ -356,42 +381,8 @@ class HybridRecommender:
         return model
 
 
-class Popularity:
-    """The baseline: the most interacted-with products (by kind weight), whatever the user."""
-
-    def __init__(self, params: RecommenderParams | None = None) -> None:
-        self.params = params or RecommenderParams()
-        self._kinds = kind_weights(self.params)
-        self._counts: dict[str, float] = {}
-
-    def observe(self, session: Interactions, at: float | None = None) -> None:
-        for item, kind in session:
-            self._counts[item] = self._counts.get(item, 0.0) + self._kinds[Interaction(kind)]
-
-    def observe_event(self, user: str, item: str, kind: Kind, at: float | None = None) -> None:
-        self.observe([(item, kind)], at)
-
-    def count(self, item: str) -> float:
-        return self._counts.get(item, 0.0)
-
-    def recommend(
-        self,
-        recent: Sequence[str],
-        k: int,
-        exclude: Collection[str] = (),
-        candidates: Sequence[str] | None = None,
-    ) -> Scored:
-        dropped = {*recent, *exclude}
-        pool = self._counts if candidates is None else dict.fromkeys(candidates)
-        return _top(((c, self._counts.get(c, 0.0)) for c in pool if c not in dropped), k)
-
-
 def kind_weights(params: RecommenderParams) -> dict[Interaction, float]:
-    return {
-        Interaction.VIEW: params.view,
-        Interaction.CART: params.cart,
-        Interaction.PURCHASE: params.purchase,
-    }
+    return {kind: float(getattr(params, kind.value)) for kind in Interaction}
 
 
 def recency_profile(recent: Sequence[str], recency: float) -> dict[str, float]:
@@ -403,6 +394,12 @@ def recency_profile(recent: Sequence[str], recency: float) -> dict[str, float]:
     return profile
 
 
-def _top(scored: Iterable[tuple[str, float]], k: int) -> Scored:
+def _scaled(scores: Mapping[str, float], pool: list[str], best: float) -> dict[str, float]:
+    """The pool's scores, scaled so that the best one is `best`."""
+    factor = best / (max((scores.get(c, 0.0) for c in pool), default=0.0) or 1.0)
+    return {c: scores[c] * factor for c in pool if c in scores}
+
+
+def top(scored: Iterable[tuple[str, float]], k: int) -> Scored:
     """The k highest scores, ties broken by id so that rankings are reproducible."""
     return heapq.nsmallest(k, scored, key=lambda pair: (-pair[1], pair[0]))
