@@ -131,3 +131,60 @@ def test_examples_become_a_published_model_that_servers_pick_up(
         BayesianLogistic.restore(latest_snapshot(kafka.bootstrap, topics.models, CTR) or b"").seen
         == 900
     )
+
+
+def test_the_recommender_learns_from_interactions_and_is_published(
+    kafka: KafkaUnderTest, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from kairos.creative.model import Product
+    from kairos.learn.app import RECS
+    from kairos.learn.recommend import HybridRecommender
+    from kairos.stream.records import Interaction
+
+    settings = kafka.settings(tmp_path)
+    topics = runtime.topics(settings)
+    ensure_topics(kafka.bootstrap, topics.specs())
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    encoder = msgspec.json.Encoder()
+    for n in range(40):  # the tent, then the mat
+        user = f"{n:032x}"
+        for k, pid in enumerate(("tent", "mat")):
+            record = Interaction(
+                event_id=f"{n}-{k}",
+                event_type="page_view",
+                user_key=user,
+                ts=NOW + timedelta(minutes=n, seconds=k),
+                product_ids=[pid],
+            )
+            producer.produce(topics.interactions, encoder.encode(record), user.encode())
+    producer.produce(topics.interactions, b"{broken")  # skipped, not fatal
+    assert producer.flush(10) == 0
+    titles = {"tent": "Trail tent", "mat": "Sleeping mat", "lamp": "Camping lamp"}
+    products = [
+        Product(id=pid, feed_id="f", title=t, price=1.0, landing_url="https://s.example/")
+        for pid, t in titles.items()
+    ]
+    config = LearnConfig(
+        kafka.bootstrap,
+        topics.labelled_examples,
+        topics.models,
+        group="g-recs",
+        interactions_topic=topics.interactions,
+    )
+    app = LearnerApp(config, lambda: products)
+    try:
+        wait_for(
+            lambda: (
+                app.step() >= 0 and app.recommender is not None and app.recommender.learnt >= 81
+            ),
+            timeout_s=60,
+        )
+        assert app.publish() is None  # no click model learnt: only the recommender's
+    finally:
+        app.close()
+    stored = latest_snapshot(kafka.bootstrap, topics.models, RECS)
+    assert stored is not None
+    model = HybridRecommender.restore(stored)
+    assert model.recommend(["tent"], k=1)[0][0] == "mat"

@@ -32,6 +32,7 @@ from kairos.adserver.ranking import Ranked, rank
 from kairos.creative import assembly
 from kairos.creative.assembly import Assembly, Combination
 from kairos.creative.model import Template
+from kairos.creative.rules import Ranker
 from kairos.stream.features import UserFeatures
 
 MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
@@ -108,6 +109,8 @@ class Engine:
     new_id: Callable[[], str] = field(default_factory=lambda: DecisionIds())
     # chooses among a dynamic creative's combinations (the learning issue's models plug in)
     compose: Composer = field(default=lambda _ad, found, _ctx, rng: _weighted(found, rng))
+    # orders product slots for the visitor's recent products (None: recently viewed first)
+    recommender: Ranker | None = None
     _index: FlightIndex | None = field(default=None, repr=False)
     _index_of: Catalog | None = field(default=None, repr=False)
     _ranked: dict[str, Ranked] = field(default_factory=dict, repr=False)
@@ -253,6 +256,7 @@ class Engine:
             dynamic.variants_of(creative.advertiser_id),
             dynamic.products_of(template),
             ctx.variables(),
+            self.recommender,
         )
         if found is None:
             ASSEMBLY.inc(time.perf_counter() - started)

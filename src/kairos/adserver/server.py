@@ -30,6 +30,7 @@ from kairos.db import catalog as catalog_db
 from kairos.featurestore.base import FeatureStore
 from kairos.learn.bayes import BayesianLogistic
 from kairos.learn.policy import ThompsonComposer, ThompsonPolicy
+from kairos.learn.recommend import HybridRecommender
 from kairos.learn.scoring import ModelScorer
 from kairos.logs import kv
 from kairos.stream.features import UserFeatures
@@ -112,8 +113,17 @@ class AdServer:
             personalize_top=self.personalize_top,
         )
 
+    def use_recommender(self, snapshot: bytes, version: str) -> None:
+        """Order product slots with this recommender from now on."""
+        self.engine.recommender = HybridRecommender.restore(snapshot)
+        log.info("recommender in use", extra=kv(version=version))
+
     def follow_models(self, bootstrap: str, topic: str) -> None:
-        appliers = {"ctr": self.use_model, "cvr": self.use_conversion_model}
+        appliers = {
+            "ctr": self.use_model,
+            "cvr": self.use_conversion_model,
+            "recs": self.use_recommender,
+        }
         self._models = ModelFollower(bootstrap, topic, appliers)
         self._models.start()
 

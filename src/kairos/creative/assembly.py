@@ -54,10 +54,14 @@ def options(
 
 
 def products_for(
-    template: Template, slot: Slot, shelf: rules.Shelf, variables: Mapping[str, object]
+    template: Template,
+    slot: Slot,
+    shelf: rules.Shelf,
+    variables: Mapping[str, object],
+    ranker: rules.Ranker | None = None,
 ) -> list[Product]:
     matching = shelf.matching(template.product_filter, variables)
-    return rules.rank_products(matching, variables)[: slot.count]
+    return rules.rank_products(matching, variables, ranker)[: slot.count]
 
 
 @dataclass(frozen=True)
@@ -102,13 +106,14 @@ def assemble(
     variants: Mapping[str, Sequence[Variant]],
     products: Sequence[Product] | rules.Shelf,
     variables: Mapping[str, object],
+    ranker: rules.Ranker | None = None,
 ) -> Assembly | None:
     """The options of every slot here; None when a product slot has no product to show."""
     shelf = products if isinstance(products, rules.Shelf) else rules.Shelf.of(products)
     slots: list[tuple[Slot, tuple[Option, ...]]] = []
     for slot in template.slots:
         if slot.kind is SlotKind.PRODUCTS:
-            chosen = products_for(template, slot, shelf, variables)
+            chosen = products_for(template, slot, shelf, variables, ranker)
             if not chosen:
                 return None
             slots.append((slot, (Option(DEFAULT, chosen),)))
@@ -188,9 +193,10 @@ def _digits(index: int, sizes: Sequence[int]) -> list[int]:
 
 
 class Assemblies:
-    """Assemblies remembered per template and per value of every name its rules read (the
-    variants' rules, the product filter, and `viewed`, which orders products): requests that
-    agree on those get the same options, so assembly runs once for them. One per catalog."""
+    """Assemblies remembered per template, product ranker and value of every name its rules
+    read (the variants' rules, the product filter, and `viewed`, which orders products):
+    requests that agree on those get the same options, so assembly runs once for them. One per
+    catalog."""
 
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
@@ -203,18 +209,19 @@ class Assemblies:
         variants: Mapping[str, Sequence[Variant]],
         products: Sequence[Product] | rules.Shelf,
         variables: Mapping[str, object],
+        ranker: rules.Ranker | None = None,
     ) -> Assembly | None:
         reads = self._reads.get(template.id)
         if reads is None:
             reads = self._reads[template.id] = _reads(template, variants)
-        key = (template.id, *(_frozen(variables.get(name)) for name in reads))
+        key = (template.id, ranker, *(_frozen(variables.get(name)) for name in reads))
         try:
             return self._found[key]
         except KeyError:
             pass
         except TypeError:  # a value that cannot be a key (a mapping): assemble every time
-            return assemble(template, variants, products, variables)
-        found = assemble(template, variants, products, variables)
+            return assemble(template, variants, products, variables, ranker)
+        found = assemble(template, variants, products, variables, ranker)
         if len(self._found) >= self.limit:
             self._found.clear()
         self._found[key] = found

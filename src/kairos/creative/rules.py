@@ -11,8 +11,9 @@ A rule that does not parse holds nowhere (and is refused when saved).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from kairos.adserver.targeting.expression import Expression
 from kairos.adserver.targeting.filters import compiled
@@ -125,11 +126,35 @@ def _hashable(values: tuple[object, ...]) -> bool:
     return True
 
 
-def rank_products(products: Sequence[Product], variables: Mapping[str, object]) -> list[Product]:
+class Ranker(Protocol):
+    """Ranks candidate products for a visitor's recent products (the hybrid recommender)."""
+
+    def recommend(
+        self,
+        recent: Sequence[str],
+        k: int,
+        exclude: Collection[str] = (),
+        candidates: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]: ...
+
+
+RECENT = 10  # the recent products a recommender is asked about
+
+
+def rank_products(
+    products: Sequence[Product], variables: Mapping[str, object], ranker: Ranker | None = None
+) -> list[Product]:
     """The visitor's recently viewed products first (most recent first), then the others in
-    feed order (the recommender of the learning issue replaces this order)."""
+    feed order. With a recommender: the most recently viewed product first, then what the
+    recommender ranks for the recent products, then the rest in feed order."""
     viewed = variables.get("viewed")
     if not isinstance(viewed, list) or not viewed:
         return list(products)
-    recency = {pid: n for n, pid in enumerate(viewed) if isinstance(pid, str)}
-    return sorted(products, key=lambda p: recency.get(p.id, len(recency)))
+    recent = [pid for pid in viewed if isinstance(pid, str)]
+    recency = {pid: n for n, pid in enumerate(recent)}
+    if ranker is None or not recent:
+        return sorted(products, key=lambda p: recency.get(p.id, len(recency)))
+    ids = [p.id for p in products]
+    ranked = ranker.recommend(recent[:RECENT], k=len(ids), exclude=(recent[0],), candidates=ids)
+    order = {recent[0]: -1} | {pid: n for n, (pid, _) in enumerate(ranked)}
+    return sorted(products, key=lambda p: order.get(p.id, len(order)))

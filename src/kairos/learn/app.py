@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from kairos.creative.model import Product
 from kairos.domain.examples import LabelledExample, Task
 from kairos.kafka.compacted import partitions_of, read_to_end
 from kairos.kafka.consume import drain
@@ -25,14 +27,20 @@ from kairos.kafka.sink import producer_config
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic, BayesParams
 from kairos.learn.online import OnlineTrainer
+from kairos.learn.products import ProductLearner
+from kairos.learn.recommend import HybridRecommender
 from kairos.logs import kv
+from kairos.stream.records import Interaction
 
 log = logging.getLogger(__name__)
 CTR = "ctr"  # the key of the click model on the models topic
 CVR = "cvr"  # the conversion model's
+RECS = "recs"  # the product recommender's
 TASKS = {CTR: Task.CLICK, CVR: Task.CONVERSION}
 MAX_SNAPSHOT = 16 * 1024 * 1024
 _DECODER = msgspec.json.Decoder(LabelledExample)
+_INTERACTIONS = msgspec.json.Decoder(Interaction)
+PRODUCTS_EVERY_S = 60.0  # how often the feeds' products are read again
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class LearnConfig:
     publish_every_s: float = 2.0
     batch: int = 2000
     bits: int = 18
+    interactions_topic: str | None = None  # set: the product recommender learns too
 
 
 def click_params(bits: int = 18) -> BayesParams:
@@ -79,16 +88,25 @@ def publish_snapshot(bootstrap: str, topic: str, name: str, snapshot: bytes, ver
 
 
 class LearnerApp:
-    """The click and the conversion model, each learning its task's examples."""
+    """The click and the conversion model, each learning its task's examples; and, given the
+    interactions topic, the product recommender."""
 
-    def __init__(self, config: LearnConfig) -> None:
+    def __init__(
+        self, config: LearnConfig, products: Callable[[], list[Product]] | None = None
+    ) -> None:
         self.config = config
         self.trainers: dict[str, OnlineTrainer] = {}
         for name, task in TASKS.items():
             stored = latest_snapshot(config.bootstrap, config.models_topic, name)
             model = BayesianLogistic.restore(stored) if stored else new_model(config, name)
             self.trainers[name] = OnlineTrainer(model, task)
-        self.published = dict.fromkeys(TASKS, 0)  # what each had learnt at its last snapshot
+        self.recommender: ProductLearner | None = None
+        self._products = products
+        self._products_at = 0.0
+        if config.interactions_topic:
+            stored = latest_snapshot(config.bootstrap, config.models_topic, RECS)
+            self.recommender = ProductLearner(HybridRecommender.restore(stored) if stored else None)
+        self.published = dict.fromkeys([*TASKS, RECS], 0)  # learnt at the last snapshot
         self._producer = Producer(
             producer_config(config.bootstrap, timeout_ms=30_000, client_id="kairos-learn")
             | {"message.max.bytes": MAX_SNAPSHOT}
@@ -103,7 +121,10 @@ class LearnerApp:
                 "logger": logging.getLogger("kairos.kafka.librdkafka"),
             }
         )
-        self._consumer.subscribe([config.examples_topic])
+        topics = [config.examples_topic]
+        if config.interactions_topic:
+            topics.append(config.interactions_topic)
+        self._consumer.subscribe(topics)
         seen = {name: t.model.seen for name, t in self.trainers.items()}
         log.info("learner started", extra=kv(group=config.group, **seen))
 
@@ -129,28 +150,48 @@ class LearnerApp:
         self._producer.flush(10)
 
     def step(self) -> int:
-        examples = []
+        self._read_products()
+        examples, interactions = [], []
         for message in drain(self._consumer, self.config.batch, 0.5):
             if message.error():
                 continue
             try:
-                examples.append(_DECODER.decode(message.value() or b""))
+                if message.topic() == self.config.interactions_topic:
+                    interactions.append(_INTERACTIONS.decode(message.value() or b""))
+                else:
+                    examples.append(_DECODER.decode(message.value() or b""))
             except (msgspec.ValidationError, msgspec.DecodeError):
-                log.warning("bad example skipped", extra=kv(offset=message.offset()))
-        return sum(trainer.observe(examples) for trainer in self.trainers.values())
+                log.warning("bad record skipped", extra=kv(offset=message.offset()))
+        learnt = sum(trainer.observe(examples) for trainer in self.trainers.values())
+        if self.recommender is not None:
+            learnt += self.recommender.observe(interactions)
+        return learnt
+
+    def _read_products(self) -> None:
+        if self.recommender is None or self._products is None:
+            return
+        if time.monotonic() - self._products_at < PRODUCTS_EVERY_S:
+            return
+        self._products_at = time.monotonic()
+        try:
+            self.recommender.add_products(self._products())
+        except Exception as exc:  # the database away: learn from the stream all the same
+            log.warning("products not read", extra=kv(error=repr(exc)))
 
     def publish(self) -> str | None:
         """Produce a snapshot of each model that learnt something since its last one, then
         commit the offsets; the click model's version (if it was published)."""
         versions: dict[str, str] = {}
-        for name, trainer in self.trainers.items():
-            if trainer.learnt == self.published[name]:
+        learners: dict[str, OnlineTrainer | ProductLearner] = dict(self.trainers)
+        if self.recommender is not None:
+            learners[RECS] = self.recommender
+        for name, learner in learners.items():
+            if learner.learnt == self.published[name]:
                 continue
-            model = trainer.model
-            version = f"{name}-{model.seen}-{int(time.time())}"
+            version = f"{name}-{learner.learnt}-{int(time.time())}"
             self._producer.produce(
                 self.config.models_topic,
-                model.snapshot(),
+                learner.model.snapshot(),
                 name.encode(),
                 headers=[("version", version)],
             )
@@ -165,6 +206,6 @@ class LearnerApp:
         except KafkaException as exc:  # nothing consumed yet, or a rebalance: next time
             log.debug("commit skipped", extra=kv(error=str(exc)))
         for name in versions:
-            self.published[name] = self.trainers[name].learnt
+            self.published[name] = learners[name].learnt
         log.info("models published", extra=kv(**versions))
         return versions.get(CTR)

@@ -25,8 +25,8 @@ import numpy as np
 from kairos.learn.hashing import Example, Hasher
 
 Array = np.ndarray[Any, Any]
-TUPLES = ("crosses", "scales")
-DENSE_NEWTON = 300  # batches touching at most this many weights take full Newton steps  # parameters that JSON turns into lists
+TUPLES = ("crosses", "scales")  # parameters that JSON turns into lists
+DENSE_NEWTON = 300  # batches touching at most this many weights take full Newton steps
 
 
 @dataclass(frozen=True)

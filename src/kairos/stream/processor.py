@@ -204,6 +204,7 @@ def _interaction(item: Enriched, outcome: Outcome | None) -> Output:
         local_hour=item.local.hour,
         weekday=item.local.weekday,
         value=_value_of(event),
+        product_ids=list(getattr(event, "product_ids", ()) or ()),
     )
     if outcome is not None:
         record.ad, record.attribution, record.counts = (

@@ -67,3 +67,5 @@ class Interaction(Struct, kw_only=True, omit_defaults=True, gc=False):
     ad: AdRef | None = None
     attribution: str | None = None  # "click" | "view" for attributed conversions
     counts: Counts = field(default_factory=Counts)
+    # products viewed, added to the cart or bought (for the product recommender)
+    product_ids: list[str] = field(default_factory=list)
