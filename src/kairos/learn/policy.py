@@ -56,9 +56,11 @@ class ThompsonPolicy:
         """One request's choice among candidates (value = bid or worth of a click), and its
         propensity."""
         limit = self.budget if budget is None else budget
+        if limit >= 1.0:  # no budget: nothing to count (the hot path of most campaigns)
+            return self.model.choose(xs, values, draws=self.draws)
         spent = self.spend.setdefault(campaign or "", Spend())
         best = self.best(xs, values)
-        if limit < 1.0 and spent.explored >= limit * (spent.served + 1):
+        if spent.explored >= limit * (spent.served + 1):
             chosen, propensity = best, 1.0
         else:
             chosen, propensity = self.model.choose(xs, values, draws=self.draws)
@@ -79,16 +81,18 @@ class ThompsonPolicy:
         counts = self.model.allocate(xs, n, values)
         limit = self.budget if budget is None else budget
         spent = self.spend.setdefault(campaign or "", Spend())
+        if limit >= 1.0:
+            spent.served += n
+            return counts
         best = self.best(xs, values)
         explored = n - int(counts[best])
-        if limit < 1.0:
-            allowed = max(0, int(limit * (spent.served + n)) - spent.explored)
-            if explored > allowed:  # the over-budget share goes to the best candidate
-                others = np.delete(np.arange(len(xs)), best)
-                kept = np.floor(counts[others] * allowed / explored).astype(int)
-                counts[others] = kept
-                counts[best] = n - int(kept.sum())
-                explored = int(kept.sum())
+        allowed = max(0, int(limit * (spent.served + n)) - spent.explored)
+        if explored > allowed:  # the over-budget share goes to the best candidate
+            others = np.delete(np.arange(len(xs)), best)
+            kept = np.floor(counts[others] * allowed / explored).astype(int)
+            counts[others] = kept
+            counts[best] = n - int(kept.sum())
+            explored = int(kept.sum())
         spent.served += n
         spent.explored += explored
         return counts
