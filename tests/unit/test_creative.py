@@ -326,3 +326,35 @@ def test_assemblies_are_remembered_per_value_of_what_the_rules_read() -> None:
         assert got == assembly.assemble(t, variants, feed, case)
     assert found[4] is None
     assert memo.get(t, variants, feed, {"searches": {"not": "hashable"}}) is None
+
+
+def _links(n: int) -> Links:
+    return Links(
+        click=f"https://ads.example/v1/t/c?d={n}&s=<sig{n}>",
+        product_click=lambda p: f"https://ads.example/v1/t/c?d={n}&u={p.id}&s='{n}'",
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        BODY,  # URLs written out whole: remembered, URLs put in per decision
+        BODY.replace("{{ click_url }}", "{{ click_url | safe }}"),  # unescaped: put in raw
+        BODY.replace("{{ click_url }}", "{{ click_url[:12] }}"),  # cut: rendered in full
+        BODY.replace("{{ p.click_url }}", "{{ p.click_url | upper }}"),  # changed: in full
+    ],
+)
+def test_remembered_rendering_is_the_rendering(body: str) -> None:
+    t = template(html=body, id=f"t-{hash(body)}")
+    for n in range(6):
+        deals = [product(f"p{n}"), product(f"q{n % 2}", title=HOSTILE[n % len(HOSTILE)])]
+        values: dict[str, Any] = {"headline": HOSTILE[n % len(HOSTILE)], "cta": "Go"}
+        values |= {"image": "https://cdn.example/a.png", "color": "#00aaff", "deals": deals}
+        combination = Combination({"headline": f"h{n}", "deals.1": f"p{n}"}, values, 1.0, 0)
+        for k in range(3):  # the same combination in three decisions
+            links = _links(10 * n + k)
+            assert html.render_memo(t, combination, links) == html.render(t, combination, links)
+    remembered = [key for key in html._memo if key[0] == id(t)]
+    assert len(remembered) == (
+        6 if body in (BODY, BODY.replace("{{ click_url }}", "{{ click_url | safe }}")) else 0
+    )

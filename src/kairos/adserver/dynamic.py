@@ -43,7 +43,7 @@ def contents(
     started = time.perf_counter()
     try:
         if template.html is not None:
-            out["html"] = html.render(template, combination, links)
+            out["html"] = html.render_memo(template, combination, links)
         if template.native:
             out["native"] = native.render(template, combination, links)["fields"]
         if template.video is not None and choice.candidate.creative.ad_type == "video":

@@ -7,14 +7,22 @@ What the body sees: each slot by name (text, URLs, colours, prices, images as ch
 (`{{ product.price | money(currency) }}`). Every value is escaped where it is written, so feed
 data cannot inject markup; the sandbox keeps the body away from Python internals; an unknown
 name is an error, and output beyond `MAX_HTML` is refused rather than cut.
+
+`render_memo` is the decision path's: a combination's HTML differs between decisions only by
+the signed URLs, so it is rendered once with placeholders in their place and the URLs are put
+in per decision (escaped where the body escaped them). Templates that do anything to a URL but
+write it out (slice it, change its case) are noticed once and always rendered in full.
 """
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
 import jinja2
+import markupsafe
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from kairos.creative.assembly import Combination
@@ -73,3 +81,116 @@ def compiled(body: str) -> jinja2.Template:
         return _ENV.from_string(body)
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(f"line {exc.lineno}: {exc.message}") from exc
+
+
+MEMO_SIZE = 4096
+Piece = str | tuple[int, bool]  # text, or (which URL, escaped or not)
+_memo: OrderedDict[tuple[int, tuple[tuple[str, str], ...]], tuple[Template, list[Piece]]] = (
+    OrderedDict()
+)
+_opaque: dict[int, tuple[Template, bool]] = {}
+
+
+def render_memo(template: Template, combination: Combination, links: Links) -> str:
+    """`render`, remembered per template and combination with the URLs put in afterwards."""
+    key = (id(template), tuple(sorted(combination.elements.items())))
+    found = _memo.get(key)
+    if found is None or found[0] is not template:  # a new catalog's template: a new object
+        known = _opaque.get(id(template))
+        if known is None or known[0] is not template:
+            known = (template, _urls_opaque(template, combination))
+            if len(_opaque) >= MEMO_SIZE:
+                _opaque.clear()
+            _opaque[id(template)] = known
+        if not known[1]:
+            return render(template, combination, links)
+        rendered = render(template, combination, _placeholders(combination, "x"))
+        found = (template, _pieces(rendered, combination))
+        _memo[key] = found
+        if len(_memo) > MEMO_SIZE:
+            _memo.popitem(last=False)
+    urls = _urls(combination, links)
+    escaped = [str(markupsafe.escape(url)) for url in urls]
+    return "".join(
+        piece if isinstance(piece, str) else (escaped if piece[1] else urls)[piece[0]]
+        for piece in found[1]
+    )
+
+
+def _pieces(rendered: str, combination: Combination) -> list[Piece]:
+    """The page cut at its placeholders (each: which URL, escaped or not)."""
+    forms: dict[str, tuple[int, bool]] = {}
+    for n in range(len(_products(combination)) + 1):
+        token = _token("x", n)
+        forms[str(markupsafe.escape(token))] = (n, True)
+        forms[token] = (n, False)
+    pattern = re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+    pieces: list[Piece] = []
+    at = 0
+    for match in pattern.finditer(rendered):
+        pieces += [rendered[at : match.start()], forms[match.group()]]
+        at = match.end()
+    pieces.append(rendered[at:])
+    return [p for p in pieces if p != ""]
+
+
+def _urls(combination: Combination, links: Links) -> list[str]:
+    """The ad's click URL, then each product's, in placeholder order."""
+    return [links.click, *(links.for_product(p) for p in _products(combination))]
+
+
+# Placeholders of the two sets share no character and differ in length, mix case, and are
+# longer than any URL (2,048 characters at most), so that any transformation of a URL (a slice,
+# its length, a change of case, …) shows up as a difference between the two renderings; '<'
+# and '>' show whether the body escaped it.
+_SETS = {"x": ("xX", "<", 1050), "y": ("yY", ">", 1051)}
+
+
+def _token(mark: str, n: int) -> str:
+    pair, end, extra = _SETS[mark]
+    return pair * (n + extra) + end
+
+
+def _tokens(combination: Combination, links: Links, mark: str) -> list[tuple[str, str]]:
+    """(placeholder, real URL) of the ad's click (first) and of each product's click, longest
+    placeholder first (a shorter one ends a longer one)."""
+    pairs = [(_token(mark, 0), links.click)]
+    for n, product in enumerate(_products(combination), start=1):
+        pairs.append((_token(mark, n), links.for_product(product)))
+    return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
+def _placeholders(combination: Combination, mark: str) -> Links:
+    numbered = {p.id: n for n, p in enumerate(_products(combination), start=1)}
+    return Links(
+        click=_token(mark, 0),
+        product_click=lambda product: _token(mark, numbered[product.id]),
+    )
+
+
+def _products(combination: Combination) -> list[Any]:
+    found: dict[str, Any] = {}
+    for value in combination.values.values():
+        if isinstance(value, list | tuple):
+            for item in value:
+                if hasattr(item, "landing_url"):
+                    found.setdefault(item.id, item)
+    return list(found.values())
+
+
+def _urls_opaque(template: Template, combination: Combination) -> bool:
+    """Whether the body writes URLs out whole (escaped or not): rendering with two different
+    placeholder sets gives the same page up to the placeholders."""
+    try:
+        first = render(template, combination, _placeholders(combination, "x"))
+        second = render(template, combination, _placeholders(combination, "y"))
+    except RenderError:
+        return False
+    for (x, _), (y, _) in zip(
+        _tokens(combination, _placeholders(combination, "x"), "x"),
+        _tokens(combination, _placeholders(combination, "y"), "y"),
+        strict=True,
+    ):
+        first = first.replace(str(markupsafe.escape(x)), str(markupsafe.escape(y)))
+        first = first.replace(x, y)
+    return first == second
