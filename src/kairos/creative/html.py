@@ -10,8 +10,9 @@ name is an error, and output beyond `MAX_HTML` is refused rather than cut.
 
 `render_memo` is the decision path's: a combination's HTML differs between decisions only by
 the signed URLs, so it is rendered once with placeholders in their place and the URLs are put
-in per decision (escaped where the body escaped them). Templates that do anything to a URL but
-write it out (slice it, change its case) are noticed once and always rendered in full.
+in per decision (escaped where the body escaped them). A page that does anything to a URL but
+write it out (slice it, change its case) is noticed — by rendering it once with a second,
+different set of placeholders — and always rendered in full.
 """
 
 from __future__ import annotations
@@ -85,10 +86,9 @@ def compiled(body: str) -> jinja2.Template:
 
 MEMO_SIZE = 4096
 Piece = str | tuple[int, bool]  # text, or (which URL, escaped or not)
-_memo: OrderedDict[tuple[int, tuple[tuple[str, str], ...]], tuple[Template, list[Piece]]] = (
+_memo: OrderedDict[tuple[int, tuple[tuple[str, str], ...]], tuple[Template, list[Piece] | None]] = (
     OrderedDict()
 )
-_opaque: dict[int, tuple[Template, bool]] = {}
 
 
 def render_memo(template: Template, combination: Combination, links: Links) -> str:
@@ -96,19 +96,13 @@ def render_memo(template: Template, combination: Combination, links: Links) -> s
     key = (id(template), tuple(sorted(combination.elements.items())))
     found = _memo.get(key)
     if found is None or found[0] is not template:  # a new catalog's template: a new object
-        known = _opaque.get(id(template))
-        if known is None or known[0] is not template:
-            known = (template, _urls_opaque(template, combination))
-            if len(_opaque) >= MEMO_SIZE:
-                _opaque.clear()
-            _opaque[id(template)] = known
-        if not known[1]:
-            return render(template, combination, links)
-        rendered = render(template, combination, _placeholders(combination, "x"))
-        found = (template, _pieces(rendered, combination))
+        rendered = _opaque_rendering(template, combination)
+        found = (template, None if rendered is None else _pieces(rendered, combination))
         _memo[key] = found
         if len(_memo) > MEMO_SIZE:
             _memo.popitem(last=False)
+    if found[1] is None:  # this combination's page does more with a URL than write it
+        return render(template, combination, links)
     urls = _urls(combination, links)
     escaped = [str(markupsafe.escape(url)) for url in urls]
     return "".join(
@@ -178,19 +172,17 @@ def _products(combination: Combination) -> list[Any]:
     return list(found.values())
 
 
-def _urls_opaque(template: Template, combination: Combination) -> bool:
-    """Whether the body writes URLs out whole (escaped or not): rendering with two different
-    placeholder sets gives the same page up to the placeholders."""
-    try:
-        first = render(template, combination, _placeholders(combination, "x"))
-        second = render(template, combination, _placeholders(combination, "y"))
-    except RenderError:
-        return False
+def _opaque_rendering(template: Template, combination: Combination) -> str | None:
+    """The page with placeholders when the body writes URLs out whole (escaped or not): two
+    different placeholder sets give the same page up to the placeholders; else None."""
+    first = render(template, combination, _placeholders(combination, "x"))
+    second = render(template, combination, _placeholders(combination, "y"))
+    swapped = first
     for (x, _), (y, _) in zip(
         _tokens(combination, _placeholders(combination, "x"), "x"),
         _tokens(combination, _placeholders(combination, "y"), "y"),
         strict=True,
     ):
-        first = first.replace(str(markupsafe.escape(x)), str(markupsafe.escape(y)))
-        first = first.replace(x, y)
-    return first == second
+        swapped = swapped.replace(str(markupsafe.escape(x)), str(markupsafe.escape(y)))
+        swapped = swapped.replace(x, y)
+    return first if swapped == second else None
