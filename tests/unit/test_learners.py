@@ -216,3 +216,11 @@ def test_a_late_click_turns_the_learnt_negative_positive_instead_of_adding_one()
     assert one == pytest.approx(clicked.model.predict_proba_one({"creative": "cr"}), abs=0.1)
     conversions = OnlineTrainer(BayesianLogistic(BayesParams(bits=12)), Task.CONVERSION)
     assert conversions.observe([labelled(0, False), labelled(1, False, Task.CONVERSION)]) == 1
+
+
+def test_an_integer_prior_precision_still_gives_the_bias_its_flat_prior() -> None:
+    model = BayesianLogistic(BayesParams(bits=10, prior_precision=17))
+    assert model._q.dtype == np.float64
+    assert model._q[0] == pytest.approx(0.01)
+    assert model._q[1] == 17.0
+    assert np.isfinite(model.sample_margins([{"a": "b"}], 10)).all()

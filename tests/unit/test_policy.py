@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from kairos.adserver import catalog as catalogs
 from kairos.adserver.context import RequestContext
@@ -167,3 +168,38 @@ def test_flights_with_a_conversion_goal_choose_by_the_conversion_model() -> None
             served[goal][choice.combination.elements["headline"]] += 1
     assert served[GoalType.CLICKS]["h0"] > 90
     assert served[GoalType.CONVERSIONS]["h2"] > 90
+
+
+def test_exploration_follows_the_share_of_the_campaign_still_to_serve() -> None:
+    from kairos.learn.app import click_params
+    from kairos.learn.policy import remaining_share
+
+    start = NOW - timedelta(days=1)
+    timed = Flight(id="f", campaign_id="c", name="F", start=start, end=start + timedelta(days=4))
+    assert remaining_share(timed, None, start) == 1.0
+    assert remaining_share(timed, None, NOW) == 0.75
+    assert remaining_share(timed, None, NOW + timedelta(days=9)) == 0.0
+    goal = Flight(id="g", campaign_id="c", name="G", start=start, goal_amount=1000)
+    assert remaining_share(goal, 300, NOW) == 0.7
+    both = Flight(
+        id="b",
+        campaign_id="c",
+        name="B",
+        start=start,
+        end=start + timedelta(days=4),
+        goal_amount=10,
+    )
+    assert remaining_share(both, 5, NOW) == 0.5  # the goal is further along than the time
+    assert remaining_share(Flight(id="n", campaign_id="c", name="N", start=start), 5, NOW) is None
+
+    model = BayesianLogistic(click_params(12), seed=3)
+    xs = [{"el": f"v{k}"} for k in range(3)]
+    model.learn_many(xs, [20, 25, 30], [1000, 1000, 1000])
+    policy = ThompsonPolicy(model)
+    assert policy.exploration(None) is None  # the model's own (0.5)
+    assert policy.exploration(1.0) == 1.0
+    assert policy.exploration(0.01) == pytest.approx(0.1)  # the floor
+    early = policy.allocate(xs, 20_000, remaining=1.0)
+    late = policy.allocate(xs, 20_000, remaining=0.05)
+    assert late[2] > early[2] + 2000  # near the end: mostly the best
+    assert early[0] > late[0]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from kairos.adserver import catalog as catalogs
 from kairos.adserver import delivery
+from kairos.adserver.catalog import Candidate
 from kairos.adserver.engine import DecisionRequest, PlacementResult
 from kairos.adserver.engine import Engine as DecisionEngine
 from kairos.adserver.models import ModelFollower
@@ -29,7 +30,7 @@ from kairos.adserver.scoring import HistoricalCtrScorer
 from kairos.db import catalog as catalog_db
 from kairos.featurestore.base import FeatureStore
 from kairos.learn.bayes import BayesianLogistic
-from kairos.learn.policy import ThompsonComposer, ThompsonPolicy
+from kairos.learn.policy import ThompsonComposer, ThompsonPolicy, remaining_share
 from kairos.learn.recommend import HybridRecommender
 from kairos.learn.scoring import ModelScorer
 from kairos.logs import kv
@@ -82,11 +83,18 @@ class AdServer:
         if isinstance(self.engine.compose, ThompsonComposer):  # campaigns' spend carries on
             self.engine.compose.policy.model = model
         else:
-            self.engine.compose = ThompsonComposer(ThompsonPolicy(model), self._conversions)
+            self.engine.compose = ThompsonComposer(
+                ThompsonPolicy(model), self._conversions, self._remaining
+            )
         self.model_version = version
         self._clicks = model
         self._score_with_models()
         log.info("model in use", extra=kv(version=version))
+
+    def _remaining(self, candidate: Candidate, now: datetime) -> float | None:
+        """The share of the candidate's flight still to serve (time or goal)."""
+        delivery = self.engine.deliveries.get(candidate.flight.id)
+        return remaining_share(candidate.flight, delivery.units if delivery else None, now)
 
     def use_conversion_model(self, snapshot: bytes, version: str) -> None:
         """Flights whose goal is conversions choose by this model (once a click model is in

@@ -57,7 +57,7 @@ class BayesianLogistic:
     def __post_init__(self) -> None:
         self._hasher = Hasher(self.params.bits, self.params.crosses, scales=self.params.scales)
         self._m = np.zeros(self._hasher.size)
-        self._q = np.full(self._hasher.size, self.params.prior_precision)
+        self._q = np.full(self._hasher.size, float(self.params.prior_precision))
         self._q[0] = self.params.bias_precision
         self._rng = np.random.default_rng(self.seed)
 
@@ -72,43 +72,57 @@ class BayesianLogistic:
         rows, idx, values = self._hasher.batch(xs)
         return _sigmoid(np.bincount(rows, weights=self._m[idx] * values, minlength=len(xs)))
 
-    def sample_many(self, xs: Sequence[Example], draws: int = 1) -> Array:
+    def sample_many(
+        self, xs: Sequence[Example], draws: int = 1, exploration: float | None = None
+    ) -> Array:
         """Click probabilities under `draws` weight vectors drawn from the posterior: an array
         of shape (draws, len(xs))."""
-        return _sigmoid(self.sample_margins(xs, draws))
+        return _sigmoid(self.sample_margins(xs, draws, exploration))
 
-    def sample_margins(self, xs: Sequence[Example], draws: int = 1) -> Array:
+    def sample_margins(
+        self, xs: Sequence[Example], draws: int = 1, exploration: float | None = None
+    ) -> Array:
         """Margins (log-odds) of the candidates under `draws` posterior weight vectors, shape
         (draws, len(xs)). The weights are independent Gaussians, so the candidates' margins are
         jointly Gaussian with mean X m and covariance X diag(1/q) X^T: drawn from that directly
         (candidates sharing elements stay correlated exactly as under drawn weights), at a cost
-        in the number of candidates rather than of coordinates."""
+        in the number of candidates rather than of coordinates. `exploration` scales the
+        spread (default: the parameters')."""
         dense, coords = self._dense(xs)
         mean = dense @ self._m[coords]
-        spread = self.params.exploration**2 / self._q[coords]
+        scale = self.params.exploration if exploration is None else exploration
+        spread = scale**2 / self._q[coords]
         cov = (dense * spread) @ dense.T
         cov[np.diag_indices_from(cov)] += 1e-12 + 1e-9 * float(np.trace(cov)) / len(xs)
         lower = np.linalg.cholesky(cov)
         return np.asarray(mean + self._rng.standard_normal((draws, len(xs))) @ lower.T)
 
     def choose(
-        self, xs: Sequence[Example], values: Sequence[float] | None = None, draws: int = 200
+        self,
+        xs: Sequence[Example],
+        values: Sequence[float] | None = None,
+        draws: int = 200,
+        exploration: float | None = None,
     ) -> tuple[int, float]:
         """Thompson sampling: the candidate with the best sampled value (probability x value),
         and the probability that policy had of choosing it (estimated from `draws` more)."""
         worth = np.asarray(values if values is not None else np.ones(len(xs)), dtype=float)
-        chosen = int(np.argmax(self.sample_many(xs)[0] * worth))
-        wins = np.argmax(self.sample_many(xs, draws) * worth, axis=1)
+        chosen = int(np.argmax(self.sample_many(xs, 1, exploration)[0] * worth))
+        wins = np.argmax(self.sample_many(xs, draws, exploration) * worth, axis=1)
         propensity = max(float(np.mean(wins == chosen)), 1.0 / (draws + 1))
         return chosen, propensity
 
     def allocate(
-        self, xs: Sequence[Example], n: int, values: Sequence[float] | None = None
+        self,
+        xs: Sequence[Example],
+        n: int,
+        values: Sequence[float] | None = None,
+        exploration: float | None = None,
     ) -> Array:
         """How many of `n` requests, each choosing by its own posterior draw (Thompson sampling
         with feedback held until all n are served), choose each candidate."""
         worth = np.asarray(values if values is not None else np.ones(len(xs)), dtype=float)
-        wins = np.argmax(self.sample_many(xs, n) * worth, axis=1)
+        wins = np.argmax(self.sample_many(xs, n, exploration) * worth, axis=1)
         return np.bincount(wins, minlength=len(xs))
 
     def _dense(self, xs: Sequence[Example]) -> tuple[Array, Array]:
