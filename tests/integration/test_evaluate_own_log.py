@@ -95,7 +95,7 @@ def test_decision_log_entries_become_choices_among_their_options() -> None:
     assert len(found) == 300  # the static decision has no options: left out
     first = found[0]
     assert len(first.xs) == 3
-    assert first.xs[first.action]["combination"] == combination_key(decisions[0].elements)
+    assert first.xs[first.action]["elements"] == [combination_key(decisions[0].elements)]
     assert first.propensity == pytest.approx(1 / 3)
     clicked = {e.decision_id for e in examples if e.label}
     assert sum(d.reward for d in found) == len(clicked)

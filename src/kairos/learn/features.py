@@ -73,10 +73,10 @@ def ad_part(
         "creative": creative_id,
         "placement": placement_id,
         "elements": [f"{slot}={variant}" for slot, variant in sorted(elements.items())],
-        # the combination as a whole: what additive element weights cannot say (in Upworthy
-        # replays, identity and elements together reached 0.925 of the oracle, elements alone
-        # 0.905)
-        "combination": combination_key(elements) or None,
+        # the combination as a whole, what additive element weights cannot say (of two
+        # elements or more: one element is its own combination, and counted twice it would
+        # double its prior spread)
+        "combination": combination_key(elements) if len(elements) > 1 else None,
     }
 
 
