@@ -10,9 +10,9 @@ name is an error, and output beyond `MAX_HTML` is refused rather than cut.
 
 `render_memo` is the decision path's: a combination's HTML differs between decisions only by
 the signed URLs, so it is rendered once with placeholders in their place and the URLs are put
-in per decision (escaped where the body escaped them). A page that does anything to a URL but
-write it out (slice it, change its case) is noticed — by rendering it once with a second,
-different set of placeholders — and always rendered in full.
+in per decision (escaped where the body escaped them). A body that does anything to a URL but
+write it out (slice it, change its case) is noticed — by rendering its first combinations once
+more with a second, different set of placeholders — and then always rendered in full.
 """
 
 from __future__ import annotations
@@ -85,10 +85,12 @@ def compiled(body: str) -> jinja2.Template:
 
 
 MEMO_SIZE = 4096
+CHECKS = 8  # combinations of a template checked with a second placeholder set
 Piece = str | tuple[int, bool]  # text, or (which URL, escaped or not)
 _memo: OrderedDict[tuple[int, tuple[tuple[str, str], ...]], tuple[Template, list[Piece] | None]] = (
     OrderedDict()
 )
+_checked: dict[int, tuple[Template, int]] = {}  # template -> checks passed (-1: one failed)
 
 
 def render_memo(template: Template, combination: Combination, links: Links) -> str:
@@ -96,7 +98,17 @@ def render_memo(template: Template, combination: Combination, links: Links) -> s
     key = (id(template), tuple(sorted(combination.elements.items())))
     found = _memo.get(key)
     if found is None or found[0] is not template:  # a new catalog's template: a new object
-        rendered = _opaque_rendering(template, combination)
+        checked = _checked.get(id(template))
+        passed = checked[1] if checked is not None and checked[0] is template else 0
+        if passed < 0:  # the body was seen to do more with a URL than write it
+            return render(template, combination, links)
+        if passed >= CHECKS:  # trusted: its first combinations all wrote URLs out whole
+            rendered: str | None = render(template, combination, _placeholders(combination, "x"))
+        else:
+            rendered = _opaque_rendering(template, combination)
+            if len(_checked) >= MEMO_SIZE:
+                _checked.clear()
+            _checked[id(template)] = (template, passed + 1 if rendered is not None else -1)
         found = (template, None if rendered is None else _pieces(rendered, combination))
         _memo[key] = found
         if len(_memo) > MEMO_SIZE:
