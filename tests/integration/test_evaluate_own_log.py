@@ -21,9 +21,9 @@ from kairos.domain.decisions import Decision, combination_key
 from kairos.domain.examples import LabelledExample, Task, example_id
 from kairos.kafka.admin import ensure_topics
 from kairos.learn import evaluate as evaluation
-from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic, BayesParams
 from tests.conftest import KafkaUnderTest
+from tests.learning import described
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 RATES = {"h0": 0.05, "h1": 0.30, "h2": 0.10}
@@ -72,19 +72,7 @@ def logged(n: int, seed: int) -> tuple[list[Decision], list[LabelledExample]]:
 
 def model_knowing_the_best() -> BayesianLogistic:
     model = BayesianLogistic(BayesParams(bits=14), seed=1)
-    xs = [
-        features.user_part({"device": "mobile"})
-        | features.ad_part(
-            advertiser_id="adv",
-            campaign_id="c",
-            flight_id="f",
-            ad_id="ad",
-            creative_id="cr",
-            placement_id="p",
-            elements={"headline": h},
-        )
-        for h in RATES
-    ]
+    xs = [described(h, {"device": "mobile"}) for h in RATES]
     model.learn_many(xs, [2000 * r for r in RATES.values()], [2000] * 3)
     return model
 

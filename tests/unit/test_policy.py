@@ -29,6 +29,7 @@ from kairos.creative.model import Slot, SlotKind, Template, Variant
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic, BayesParams
 from kairos.learn.policy import ThompsonComposer, ThompsonPolicy
+from tests.learning import described
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -70,16 +71,7 @@ def test_the_learned_combination_wins_most_decisions_with_its_propensity() -> No
     xs, ys = [], []
     for _ in range(3000):  # history: the decisions' features, as the stream labels them
         headline = rng.choice(list(rates))
-        x = features.user_part({"device": "mobile"}) | features.ad_part(
-            advertiser_id="adv",
-            campaign_id="c",
-            flight_id="f",
-            ad_id="ad",
-            creative_id="cr",
-            placement_id="p",
-            elements={"headline": headline},
-        )
-        xs.append(x)
+        xs.append(described(headline, {"device": "mobile"}))
         ys.append(1.0 if rng.random() < rates[headline] else 0.0)
     model.learn_many(xs, np.asarray(ys))
     engine = Engine(catalog(), HistoricalCtrScorer(), rng=random.Random(3))
@@ -137,19 +129,7 @@ def test_a_campaigns_exploration_budget_caps_its_non_best_choices() -> None:
 def test_flights_with_a_conversion_goal_choose_by_the_conversion_model() -> None:
     def trained(rates: dict[str, float]) -> BayesianLogistic:
         model = BayesianLogistic(BayesParams(bits=14, crosses=features.DEFAULT_CROSSES), seed=4)
-        xs = [
-            features.user_part({})
-            | features.ad_part(
-                advertiser_id="adv",
-                campaign_id="c",
-                flight_id="f",
-                ad_id="ad",
-                creative_id="cr",
-                placement_id="p",
-                elements={"headline": headline},
-            )
-            for headline in rates
-        ]
+        xs = [described(headline) for headline in rates]
         model.learn_many(xs, [5000 * r for r in rates.values()], [5000] * len(rates))
         return model
 

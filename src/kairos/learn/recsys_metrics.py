@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from kairos.creative.rules import Ranker
 from kairos.learn.recommend import (
     Interaction,
     Interactions,
@@ -24,15 +24,7 @@ from kairos.learn.recommend import (
     top,
 )
 
-
-class Recommender(Protocol):
-    def recommend(
-        self,
-        recent: Sequence[str],
-        k: int,
-        exclude: Collection[str] = (),
-        candidates: Sequence[str] | None = None,
-    ) -> list[tuple[str, float]]: ...
+Recommender = Ranker  # what a product slot asks of a recommender, and what is measured
 
 
 class Popularity:
