@@ -72,6 +72,12 @@ class FlightIndex:
         self.expressions = tuple(
             (filters.compiled(text), np.array(p, dtype=np.intp)) for text, p in by_text.items()
         )
+        reads: set[str] = set()
+        for parsed, _ in self.expressions:
+            if not isinstance(parsed, str):
+                reads |= parsed.names
+        self._expression_reads = tuple(sorted(reads))  # the names any expression reads
+        self._held: dict[tuple[object, ...], Mask | None] = {}
         self.rules, self.unconditional = _cap_rules(self.first)
         self.rules_by_key: dict[str, list[CapRule]] = {}
         for rule in self.rules:
@@ -158,7 +164,22 @@ class FlightIndex:
         """Flights whose expression (if any) is true here; None when nothing is dropped."""
         if not self.expressions:
             return None
-        variables, mask = ctx.variables(), None
+        variables = ctx.variables()
+        key = tuple(_frozen(variables.get(name)) for name in self._expression_reads)
+        try:
+            return self._held[key]  # requests that agree on what expressions read
+        except KeyError:
+            pass
+        except TypeError:  # a value that cannot be a key: evaluate every time
+            return self._evaluated(variables)
+        mask = self._evaluated(variables)
+        if len(self._held) >= MAX_REMEMBERED:
+            self._held.clear()
+        self._held[key] = mask
+        return mask
+
+    def _evaluated(self, variables: Mapping[str, object]) -> Mask | None:
+        mask = None
         for compiled, positions in self.expressions:  # an invalid one (a str) holds nothing
             if isinstance(compiled, str) or not compiled.evaluate(variables):
                 if mask is None:
@@ -223,3 +244,8 @@ def _cap_rules(first: Sequence[Candidate]) -> tuple[list[CapRule], list[CapRule]
                 holds.setdefault((caps.scope_key(c, cap.scope), cap), []).append(pos)
     rules = [CapRule(k, cap, np.array(p, dtype=np.intp)) for (k, cap), p in holds.items()]
     return rules, [r for r in rules if r.cap.impressions <= 0]
+
+
+def _frozen(value: object) -> object:
+    """A value as part of a key (lists as tuples)."""
+    return tuple(value) if isinstance(value, list) else value
