@@ -12,6 +12,7 @@ from prometheus_client import Counter
 
 from kairos.creative import html, native, vast
 from kairos.creative.links import Links
+from kairos.creative.model import Product
 from kairos.logs import kv
 
 if TYPE_CHECKING:
@@ -32,12 +33,20 @@ def contents(
     template, combination = choice.template, choice.combination
     if template is None or combination is None:
         return {}
+    signed: dict[str, str] = {}  # each product's click URL signed once for every renderer
+
+    def click_of(product: Product) -> str:
+        url = signed.get(product.landing_url)
+        if url is None:
+            url = signed[product.landing_url] = product_click(product.landing_url)
+        return url
+
     links = Links(
         click=urls["click"],
         impression=urls["impression"],
         viewable=urls["viewable"],
         event=urls["event"],
-        product_click=lambda product: product_click(product.landing_url),
+        product_click=click_of,
     )
     out: dict[str, Any] = {}
     started = time.perf_counter()
