@@ -212,6 +212,11 @@ def test_popularity_ranks_by_weighted_counts() -> None:
     assert model.recommend([], 3) == [("a", 6.0), ("c", 3.0), ("b", 2.0)]
     assert model.recommend(["a"], 2) == [("c", 3.0), ("b", 2.0)]
     assert model.recommend([], 3, candidates=["b", "z"]) == [("b", 2.0)]
+    by_category = Popularity(categories={"a": "tents", "b": "stoves", "c": "tents", "d": "tents"})
+    by_category.observe(views("a", "b", "b", "b", "c", "d", "d"))
+    # the recent product's category first (most popular there), then the rest
+    assert by_category.recommend(["a"], 3) == [("d", 2.0), ("c", 1.0), ("b", 3.0)]
+    assert by_category.recommend([], 1) == [("b", 3.0)]  # no recent product: plain popularity
 
 
 def test_recall_and_ndcg_on_hand_computed_rankings() -> None:

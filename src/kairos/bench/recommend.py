@@ -209,6 +209,7 @@ def run(plan: RecommendPlan, progress: Callable[[str], None]) -> dict[str, objec
         "collaborative_only": HybridRecommender(replace(plan.params, alpha=1.0, evidence=0.0)),
         "content_only": HybridRecommender(replace(plan.params, alpha=0.0)),
         "popularity": popularity,
+        "category_popularity": Popularity(plan.params, {p.id: p.category for p in world.products}),
     }
     for model in models.values():
         if isinstance(model, HybridRecommender):
@@ -265,6 +266,10 @@ def _report(
         round(hybrid.recall / base.recall, 2) if base.recall else None
     )
     report["ratio_ndcg_vs_popularity"] = round(hybrid.ndcg / base.ndcg, 2) if base.ndcg else None
+    near = groups["category_popularity", ""]  # the stronger baseline: popular in the category
+    report["ratio_recall_vs_category_popularity"] = (
+        round(hybrid.recall / near.recall, 2) if near.recall else None
+    )
     if latencies:
         latencies.sort()
         report["recommend_ms_p50"] = round(1000 * statistics.median(latencies), 3)

@@ -10,7 +10,7 @@ it is 1 / log2(rank + 1) when it is ranked within k, and 0 otherwise.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kairos.creative.rules import Ranker
@@ -28,13 +28,20 @@ Recommender = Ranker  # what a product slot asks of a recommender, and what is m
 
 
 class Popularity:
-    """The baseline: the most interacted-with products (by kind weight), whatever the user;
-    products nobody interacted with are left out."""
+    """The baseline: the most interacted-with products (by kind weight), whatever the user, or
+    (given the products' categories) those of the recent products' categories first; products
+    nobody interacted with are left out."""
 
-    def __init__(self, params: RecommenderParams | None = None) -> None:
+    def __init__(
+        self,
+        params: RecommenderParams | None = None,
+        categories: Mapping[str, str | None] | None = None,
+    ) -> None:
         self.params = params or RecommenderParams()
         self._kinds = kind_weights(self.params)
         self._counts: dict[str, float] = {}
+        # given (product -> category): the most popular of the recent products' categories first
+        self._categories = categories
 
     def observe(self, session: Interactions, at: float | None = None) -> None:
         for item, kind in session:
@@ -55,7 +62,16 @@ class Popularity:
     ) -> Scored:
         dropped = {*recent, *exclude}
         pool = self._counts if candidates is None else dict.fromkeys(candidates)
-        scored = ((c, self._counts.get(c, 0.0)) for c in pool if c not in dropped)
+        scored = [(c, self._counts.get(c, 0.0)) for c in pool if c not in dropped]
+        if self._categories is not None:  # within the recent products' categories first
+            wanted = {self._categories.get(item) for item in recent} - {None}
+            inside = [(c, n) for c, n in scored if self._categories.get(c) in wanted]
+            ranked = top(((c, n) for c, n in inside if n > 0), k)
+            if len(ranked) < k:
+                chosen = {c for c, _ in ranked}
+                rest = ((c, n) for c, n in scored if n > 0 and c not in chosen)
+                ranked += top(rest, k - len(ranked))
+            return ranked
         return top(((c, n) for c, n in scored if n > 0), k)
 
 
