@@ -158,11 +158,9 @@ def _token(mark: str, n: int) -> str:
 
 
 def _tokens(combination: Combination, links: Links, mark: str) -> list[tuple[str, str]]:
-    """(placeholder, real URL) of the ad's click (first) and of each product's click, longest
-    placeholder first (a shorter one ends a longer one)."""
-    pairs = [(_token(mark, 0), links.click)]
-    for n, product in enumerate(_products(combination), start=1):
-        pairs.append((_token(mark, n), links.for_product(product)))
+    """(placeholder, real URL) of the ad's click and of each product's click (as `_urls`),
+    longest placeholder first (a shorter one ends a longer one)."""
+    pairs = [(_token(mark, n), url) for n, url in enumerate(_urls(combination, links))]
     return sorted(pairs, key=lambda pair: -len(pair[0]))
 
 

@@ -1,8 +1,24 @@
-"""Reading in batches without waiting for a full batch."""
+"""Consumer groups' settings, and reading in batches without waiting for a full batch."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from confluent_kafka import Consumer, Message
+
+
+def group_config(bootstrap: str, group: str) -> dict[str, Any]:
+    """A member of a consumer group that commits its offsets itself, from the earliest
+    committed (transactional) record."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "logger": logging.getLogger("kairos.kafka.librdkafka"),
+    }
 
 
 def drain(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Message]:

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from kairos.creative.model import Product
 from kairos.domain.examples import LabelledExample, Task
 from kairos.kafka.compacted import partitions_of, read_to_end
-from kairos.kafka.consume import drain
+from kairos.kafka.consume import drain, group_config
 from kairos.kafka.sink import producer_config
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic, BayesParams
@@ -77,13 +77,25 @@ def latest_snapshot(bootstrap: str, topic: str, name: str, timeout_s: float = 10
     return found[0] if found else None
 
 
-def publish_snapshot(bootstrap: str, topic: str, name: str, snapshot: bytes, version: str) -> bool:
-    """Produce one snapshot to the models topic; whether the broker acknowledged it."""
-    producer = Producer(
-        producer_config(bootstrap, timeout_ms=30_000, client_id="kairos-train")
+def models_producer(bootstrap: str, client_id: str) -> Producer:
+    """A producer of model snapshots (up to MAX_SNAPSHOT bytes each)."""
+    return Producer(
+        producer_config(bootstrap, timeout_ms=30_000, client_id=client_id)
         | {"message.max.bytes": MAX_SNAPSHOT}
     )
+
+
+def produce_snapshot(
+    producer: Producer, topic: str, name: str, snapshot: bytes, version: str
+) -> None:
+    """A model's snapshot on the (compacted) models topic: key = its name, header `version`."""
     producer.produce(topic, snapshot, name.encode(), headers=[("version", version)])
+
+
+def publish_snapshot(bootstrap: str, topic: str, name: str, snapshot: bytes, version: str) -> bool:
+    """Produce one snapshot to the models topic; whether the broker acknowledged it."""
+    producer = models_producer(bootstrap, "kairos-train")
+    produce_snapshot(producer, topic, name, snapshot, version)
     return producer.flush(30) == 0
 
 
@@ -107,20 +119,8 @@ class LearnerApp:
             stored = latest_snapshot(config.bootstrap, config.models_topic, RECS)
             self.recommender = ProductLearner(HybridRecommender.restore(stored) if stored else None)
         self.published = dict.fromkeys([*TASKS, RECS], 0)  # learnt at the last snapshot
-        self._producer = Producer(
-            producer_config(config.bootstrap, timeout_ms=30_000, client_id="kairos-learn")
-            | {"message.max.bytes": MAX_SNAPSHOT}
-        )
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": config.bootstrap,
-                "group.id": config.group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "logger": logging.getLogger("kairos.kafka.librdkafka"),
-            }
-        )
+        self._producer = models_producer(config.bootstrap, "kairos-learn")
+        self._consumer = Consumer(group_config(config.bootstrap, config.group))
         topics = [config.examples_topic]
         if config.interactions_topic:
             topics.append(config.interactions_topic)
@@ -189,12 +189,8 @@ class LearnerApp:
             if learner.learnt == self.published[name]:
                 continue
             version = f"{name}-{learner.learnt}-{int(time.time())}"
-            self._producer.produce(
-                self.config.models_topic,
-                learner.model.snapshot(),
-                name.encode(),
-                headers=[("version", version)],
-            )
+            snapshot = learner.model.snapshot()
+            produce_snapshot(self._producer, self.config.models_topic, name, snapshot, version)
             versions[name] = version
         if not versions:
             return None

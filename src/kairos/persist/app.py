@@ -27,7 +27,7 @@ from kairos import runtime
 from kairos.db.migrate import upgrade
 from kairos.errors import ServiceUnavailable
 from kairos.kafka.admin import ensure_topics, wait_for_brokers
-from kairos.kafka.consume import drain
+from kairos.kafka.consume import drain, group_config
 from kairos.logs import kv
 from kairos.persist import store
 from kairos.settings import Settings
@@ -62,16 +62,7 @@ class Persister:
         self._batch: list[Message] = []
         self._first_at = 0.0
         self._last_retention = 0.0
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": config.bootstrap,
-                "group.id": config.group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "logger": logging.getLogger("kairos.kafka.librdkafka"),
-            }
-        )
+        self._consumer = Consumer(group_config(config.bootstrap, config.group))
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         self._consumer.subscribe(

@@ -31,7 +31,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from kairos.kafka.consume import drain
+from kairos.kafka.consume import drain, group_config
 from kairos.logs import kv
 from kairos.stream import labels
 from kairos.stream import state as user_state
@@ -136,16 +136,9 @@ class StreamRuntime:
             }
         )
         self._consumer = Consumer(
-            {
-                "bootstrap.servers": config.bootstrap,
-                "group.id": config.group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                # co-partitioned inputs: partition p of every topic goes to the same member
-                "partition.assignment.strategy": "range",
-                "logger": LIBRDKAFKA_LOG,
-            }
+            group_config(config.bootstrap, config.group)
+            # co-partitioned inputs: partition p of every topic goes to the same member
+            | {"partition.assignment.strategy": "range"}
         )
         self._kinds = {t: "event" for t in config.event_topics} | {
             config.decisions_topic: "decision"
