@@ -64,14 +64,17 @@ def test_load_orders_tests_in_time_and_skips_lone_packages(tmp_path: Path) -> No
 def test_the_ad_servers_policy_finds_the_better_packages(tmp_path: Path) -> None:
     tests = upworthy.load(archive(tmp_path))
     plan = upworthy.ReplayPlan(batch=500, seed=1)
-    everything, outside = upworthy.replay(tests, *upworthy.model_policy(plan), plan)
-    figures = everything.figures()
+    tallies = upworthy.replay(tests, *upworthy.model_policy(plan), plan)
+    figures = tallies["all"].figures()
     assert figures["uniform_fraction_of_oracle"] == pytest.approx(5 / 9, abs=0.02)
     assert figures["fraction_of_oracle"] > 0.85  # uniform gets 0.56 of it
     assert figures["tests"] == 30
-    assert outside.figures() == figures  # none in the advised-out window
-    plain, _ = upworthy.replay(tests, *upworthy.bernoulli_policy(plan), plan)
+    assert tallies["outside_advised_window"].figures() == figures  # none advised out
+    assert tallies["known_ctrs_covered"].figures() == figures  # three packages each
+    plain = upworthy.replay(tests, *upworthy.bernoulli_policy(plan), plan)["all"]
     assert plain.figures()["fraction_of_oracle"] > 0.8
+    known = upworthy.replay(tests, *upworthy.known_ctrs_policy(plan), plan)["all"]
+    assert known.figures()["fraction_of_oracle"] > 0.9
 
 
 def test_replay_keeps_advised_out_weeks_apart_and_is_seeded(tmp_path: Path) -> None:
@@ -79,10 +82,10 @@ def test_replay_keeps_advised_out_weeks_apart_and_is_seeded(tmp_path: Path) -> N
     moved = [upworthy.Test(t.id, 201330, t.packages) if i < 10 else t for i, t in enumerate(tests)]
     moved.sort(key=lambda t: (t.week, t.id))
     plan = upworthy.ReplayPlan(batch=1000, seed=2)
-    first, outside = upworthy.replay(moved, *upworthy.model_policy(plan), plan)
-    assert outside.figures()["tests"] == 20
-    again, _ = upworthy.replay(moved, *upworthy.model_policy(plan), plan)
-    assert again.figures() == first.figures()
+    first = upworthy.replay(moved, *upworthy.model_policy(plan), plan)
+    assert first["outside_advised_window"].figures()["tests"] == 20
+    again = upworthy.replay(moved, *upworthy.model_policy(plan), plan)
+    assert again["all"].figures() == first["all"].figures()
 
 
 def test_text_model_ranks_later_packages_before_any_traffic(tmp_path: Path) -> None:
@@ -102,8 +105,11 @@ def test_the_benchmark_reports_every_figure(tmp_path: Path) -> None:
         lambda _total: ticks.append,
     )
     assert results["tests"] == 10
-    assert len(ticks) == 20  # both replays advanced their bar once per test
+    assert len(ticks) == 30  # the three replays advanced their bar once per test
     for key in ("ctr_policy", "ctr_uniform", "ctr_oracle", "fraction_of_oracle"):
         assert 0 < float(results[key]) <= 1  # type: ignore[arg-type]
     assert "bernoulli_ts_fraction_of_oracle" in results
+    reference = results["known_ctrs_reference"]
+    assert reference["tests"] == 10  # type: ignore[index]
+    assert 0 < reference["fraction_of_oracle"] <= 1  # type: ignore[index]
     assert results["text_ranking"]["judged_tests"] == 5  # type: ignore[index]

@@ -10,9 +10,10 @@ the next batch, as the stream would deliver it. One model serves every test, so 
 tests taught about headlines and images that come back is the prior of later ones.
 
 Baselines in the same run: the uniform split (the A/B test itself), the per-test best package
-(the oracle), and plain per-test Bernoulli Thompson sampling. The archive's authors advise
-against confirmatory use of tests from 2013-06-25 to 2014-01-10: the figures are also given
-without them.
+(the oracle), plain per-test Bernoulli Thompson sampling and, as a ceiling for any prior
+learnt across tests, a reference told each test's CTR values (`known_ctrs`). The archive's
+authors advise against confirmatory use of tests from 2013-06-25 to 2014-01-10: the figures
+are also given without them.
 
 A text model trained on earlier weeks (headline words and word pairs, a bias per test so only
 differences within a test are learnt) ranks the packages of later tests before any traffic:
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from kairos.bench.known_ctrs import KnownCtrs
 from kairos.errors import KairosError
 from kairos.learn import features
 from kairos.learn.app import click_params
@@ -178,17 +180,24 @@ Chooser = Callable[[Test, int, int], Array]  # (test, its index, impressions) ->
 Learner = Callable[[Test, int, Array, Array], None]  # (test, index, counts, clicks)
 
 
+GROUPS: dict[str, Callable[[Test], bool]] = {
+    "all": lambda test: True,
+    "outside_advised_window": lambda test: not test.advised_out,
+    "known_ctrs_covered": lambda test: KnownCtrs.covers(len(test.packages)),
+}
+
+
 def replay(
     tests: Sequence[Test],
     choose: Chooser,
     learn: Learner,
     plan: ReplayPlan,
     progress: Callable[[int], None] | None = None,
-) -> tuple[Tally, Tally]:
-    """Play every test batch by batch, a week's tests interleaved; (all tests, those outside
-    the advised-out window)."""
+) -> dict[str, Tally]:
+    """Play every test batch by batch, a week's tests interleaved; a tally per group of
+    `GROUPS` (all tests, those outside the advised-out window, ...)."""
     rng = np.random.default_rng(plan.seed)
-    everything, outside = Tally(), Tally()
+    tallies = {name: Tally() for name in GROUPS}
     for week in _weeks(tests):
         left = {i: tests[i].impressions for i in week}
         clicks = dict.fromkeys(week, 0.0)
@@ -202,12 +211,12 @@ def replay(
                 left[i] -= n
                 if left[i] == 0:
                     del left[i]
-                    everything.add(test, clicks[i])
-                    if not test.advised_out:
-                        outside.add(test, clicks[i])
+                    for name, holds in GROUPS.items():
+                        if holds(test):
+                            tallies[name].add(test, clicks[i])
                     if progress:
                         progress(1)
-    return everything, outside
+    return tallies
 
 
 def _weeks(tests: Sequence[Test]) -> Iterator[list[int]]:
@@ -262,6 +271,24 @@ def bernoulli_policy(plan: ReplayPlan) -> tuple[Chooser, Learner]:
         a, b = posteriors[i]
         a += clicks
         b += counts - clicks
+
+    return choose, learn
+
+
+def known_ctrs_policy(plan: ReplayPlan) -> tuple[Chooser, Learner]:
+    """Reference, not a policy one could deploy: told each test's CTR values (not which
+    package has which); tests of more than `known_ctrs.MAX_PACKAGES` packages are not covered."""
+    known = KnownCtrs(seed=plan.seed + 2)
+    served: dict[str, int] = defaultdict(int)
+
+    def choose(test: Test, i: int, n: int) -> Array:
+        return known.allocate(test.id, np.array([p.ctr for p in test.packages]), n)
+
+    def learn(test: Test, i: int, counts: Array, clicks: Array) -> None:
+        known.learn(test.id, counts, clicks)
+        served[test.id] += int(counts.sum())
+        if served[test.id] == test.impressions:
+            known.forget(test.id)
 
     return choose, learn
 
@@ -345,15 +372,28 @@ def run(
     if not tests:
         raise KairosError(f"no tests with two packages or more in {data}")
     progress(f"replaying {len(tests)} tests with the ad server's policy")
-    model_all, model_out = replay(tests, *model_policy(plan), plan, bar(len(tests)))
+    model = replay(tests, *model_policy(plan), plan, bar(len(tests)))
     progress("replaying with per-test Bernoulli Thompson sampling (baseline)")
-    plain_all, plain_out = replay(tests, *bernoulli_policy(plan), plan, bar(len(tests)))
+    plain = replay(tests, *bernoulli_policy(plan), plan, bar(len(tests)))
+    covered = [t for t in tests if GROUPS["known_ctrs_covered"](t)]
+    progress(f"replaying {len(covered)} tests told their CTR values (reference)")
+    known = replay(covered, *known_ctrs_policy(plan), plan, bar(len(covered)))["all"]
     progress("training the text model on earlier weeks")
     ranking = text_ranking(tests, plan.text_cutoff, plan.seed)
-    results: dict[str, object] = dict(model_all.figures())
-    results["bernoulli_ts_fraction_of_oracle"] = plain_all.figures()["fraction_of_oracle"]
-    results["outside_advised_window"] = model_out.figures() | {
-        "bernoulli_ts_fraction_of_oracle": plain_out.figures()["fraction_of_oracle"]
+    results: dict[str, object] = dict(model["all"].figures())
+    results["bernoulli_ts_fraction_of_oracle"] = plain["all"].figures()["fraction_of_oracle"]
+    results["outside_advised_window"] = model["outside_advised_window"].figures() | {
+        "bernoulli_ts_fraction_of_oracle": plain["outside_advised_window"].figures()[
+            "fraction_of_oracle"
+        ]
+    }
+    results["known_ctrs_reference"] = {
+        "tests": known.tests,
+        "fraction_of_oracle": known.figures()["fraction_of_oracle"],
+        "policy_fraction_of_oracle": model["known_ctrs_covered"].figures()["fraction_of_oracle"],
+        "bernoulli_ts_fraction_of_oracle": plain["known_ctrs_covered"].figures()[
+            "fraction_of_oracle"
+        ],
     }
     results["text_ranking"] = ranking
     results["batch"] = plan.batch
