@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -291,6 +292,23 @@ def test_tracking_urls_are_signed_and_checked() -> None:
         "c": "c2",
         "h": "h1",
     }
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_tracking_urls_carry_any_value_and_verify(ad_id: str, landing: str) -> None:
+    signer = tracking.Signer(b"k" * 32)
+    fields = {"d": "dec-1.a_b~c", "a": ad_id, "k": USER, "x": str(NOW.timestamp() + 60)}
+    extras = {tracking.Kind.CLICK: {"m": "0.5", "u": landing}, tracking.Kind.IMPRESSION: {}}
+    by_dict = tracking.urls("http://h", signer, fields, extras)
+    assert tracking.urls("http://h", signer, tracking.prepare(fields), extras) == by_dict
+    for kind, link in by_dict.items():
+        got = dict(parse_qsl(urlsplit(link).query, keep_blank_values=True))
+        assert got["a"] == ad_id
+        assert got["t"] == kind.value
+        assert signer.verify(got, NOW.timestamp()) is tracking.Verdict.OK
+    click = dict(parse_qsl(urlsplit(by_dict[tracking.Kind.CLICK]).query, keep_blank_values=True))
+    assert click["u"] == landing
 
 
 @settings(max_examples=60, deadline=None)

@@ -47,7 +47,7 @@ def ad_json(
 ) -> dict[str, Any]:
     c = choice.candidate
     creative = c.creative
-    common = _common(choice, result, ctx, links)
+    common = tracking.prepare(_common(choice, result, ctx, links))  # rendered once
     urls = tracking_urls(choice, result, ctx, links, common)
     contents: dict[str, Any] = {
         "title": creative.title,
@@ -103,7 +103,9 @@ def _click_cost(choice: Choice) -> str:
     return str(choice.won.cost) if choice.candidate.flight.rate_type is RateType.CPC else "0"
 
 
-def product_click(choice: Choice, links: Links, common: dict[str, str], landing: str) -> str:
+def product_click(
+    choice: Choice, links: Links, common: tuple[tracking.Pair, ...], landing: str
+) -> str:
     """A signed click URL of the choice that lands on one product's page."""
     extras = {Kind.CLICK: {"m": _click_cost(choice), "u": landing}}
     return tracking.urls(links.base_url, links.signer, common, extras)[Kind.CLICK]
@@ -114,7 +116,7 @@ def tracking_urls(
     result: PlacementResult,
     ctx: RequestContext,
     links: Links,
-    common: dict[str, str] | None = None,
+    common: tuple[tracking.Pair, ...] | None = None,
 ) -> dict[str, str]:
     c = choice.candidate
     fields = common if common is not None else _common(choice, result, ctx, links)

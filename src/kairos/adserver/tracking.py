@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -91,17 +92,27 @@ def url(base: str, kind: Kind, signer: Signer, fields: dict[str, str]) -> str:
     return urls(base, signer, fields, {kind: {}})[kind]
 
 
+Pair = tuple[str, str, str]  # (key, "key=value", "key=value" escaped for a query)
+
+
+def prepare(common: dict[str, str]) -> tuple[Pair, ...]:
+    """A choice's common fields rendered once for all its URLs (in canonical order)."""
+    return tuple(sorted([_pair(k, v) for k, v in common.items()]))
+
+
 def urls(
-    base: str, signer: Signer, common: dict[str, str], extras: dict[Kind, dict[str, str]]
+    base: str,
+    signer: Signer,
+    common: dict[str, str] | tuple[Pair, ...],
+    extras: dict[Kind, dict[str, str]],
 ) -> dict[Kind, str]:
-    """One signed URL per kind in `extras`, each with the `common` fields and its own: the
-    common ones are rendered once. The query is the canonical form (fields sorted by name),
+    """One signed URL per kind in `extras`, each with the `common` fields (as given or
+    `prepare`d) and its own. The query is the canonical form (fields sorted by name),
     escaped, then the signature."""
-    shared = [_pair(k, v) for k, v in common.items()]
+    shared = common if isinstance(common, tuple) else prepare(common)
     signed = {}
     for kind, more in extras.items():
-        own = [_pair(k, v) for k, v in more.items()]
-        items = sorted([*shared, *own, _pair("t", kind.value)])
+        items = sorted([*shared, *[_pair(k, v) for k, v in more.items()], _KIND_PAIRS[kind]])
         signature = signer.sign_canonical("&".join([plain for _, plain, _ in items]))
         query = "&".join([quoted for _, _, quoted in items])
         signed[kind] = f"{base}/v1/t/{kind.value}?{query}&{SIGNATURE}={signature}"
@@ -110,10 +121,13 @@ def urls(
     return signed
 
 
-def _pair(key: str, value: str) -> tuple[str, str, str]:
-    """(key, "key=value", "key=value" escaped for a query)."""
+def _pair(key: str, value: str) -> Pair:
     plain = f"{key}={value}"
-    return key, plain, plain if value.isascii() and value.isalnum() else f"{key}={_escaped(value)}"
+    return key, plain, plain if _KEPT.match(value) else f"{key}={_escaped(value)}"
+
+
+_KEPT = re.compile(r"[A-Za-z0-9._~-]*\Z")  # what a query value carries unescaped
+_KIND_PAIRS = {kind: _pair("t", kind.value) for kind in Kind}
 
 
 @lru_cache(maxsize=8192)  # click-through URLs repeat across decisions
