@@ -114,6 +114,12 @@ class Settings(BaseSettings):
         description="Rescore this many best candidates per request with the user's features "
         "(0: the model scores ads once per catalog and model)",
     )
+    gc_thresholds: tuple[int, int, int] = Field(
+        default=(700, 10, 10),
+        description="The API's garbage-collector thresholds (generations 0, 1, 2; start-up "
+        "objects are frozen out of every scan): higher collects less often but pauses longer "
+        "(`kairos_gc_pause_seconds`)",
+    )
     log_level: str = "INFO"
 
     @field_validator("data_dir", mode="after")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from kairos.api import (
     decisions,
     errors,
     events,
+    gcpauses,
     health,
     keys,
     management,
@@ -90,7 +90,7 @@ def create_app(
         await adserver.start()
         if own_sink:  # a real cluster: follow the models `kairos learn` publishes
             adserver.follow_models(settings.bootstrap_servers, runtime.topics(settings).models)
-        _tune_gc()
+        gcpauses.install(settings.gc_thresholds)
         log.info("api started", extra=kv(kafka=settings.bootstrap_servers))
         try:
             yield
@@ -125,17 +125,6 @@ def create_app(
     app.include_router(reports.router)
     openapi.install(app, events.BODY_SCHEMAS | decisions.BODY_SCHEMAS)
     return app
-
-
-def _tune_gc() -> None:
-    """Move start-up objects out of the collector's sight and collect less often.
-
-    Ingestion allocates many short-lived containers; with the default thresholds the cyclic
-    GC (re-scanning every module loaded at start-up) cost a fifth of the API's CPU.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _feature_store(settings: Settings) -> FeatureStore | None:

@@ -269,6 +269,26 @@ def _creative_share(base: str) -> float:
     return creative / deciding if deciding else 0.0
 
 
+def _gc_pauses(base: str) -> dict[str, float]:
+    """The server's garbage-collector pauses so far (`kairos_gc_pause_seconds`, one worker's
+    when there are several): how many, their total, how many over 10 ms."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    count = total = under_10ms = 0.0
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith("kairos_gc_pause_seconds_count"):
+            count += float(value)
+        elif name.startswith("kairos_gc_pause_seconds_sum"):
+            total += float(value)
+        elif name.startswith("kairos_gc_pause_seconds_bucket") and 'le="0.01"' in name:
+            under_10ms += float(value)
+    return {
+        "count": int(count),
+        "seconds": round(total, 3),
+        "over_10ms": int(count - under_10ms),
+    }
+
+
 def _fixed_rate(
     base: str, bodies: list[bytes], rate: float, duration_s: float, connections: int = 8
 ) -> tuple[float, list[float]]:
@@ -340,6 +360,7 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
             _, at_half = _fixed_rate(base, bodies, half, plan.duration_s)
             progress(f"decisions at a fixed {plan.rate:.0f} requests/s")
             achieved, fixed = _fixed_rate(base, bodies, plan.rate, plan.duration_s)
+            gc_pauses = _gc_pauses(base)
     at_rate = percentiles_ms(fixed)
     return {
         "requests_per_s": rps,
@@ -362,4 +383,6 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "creative_share_of_decision_time": round(creative_share, 3),
         "placements_per_request": 3,
         "api_workers": plan.workers,
+        "gc_pauses": gc_pauses,
+        "gc_thresholds": list(settings.gc_thresholds),
     }
