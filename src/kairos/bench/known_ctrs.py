@@ -1,13 +1,15 @@
 """A reference for creative-selection replays: how well can a policy do that is *told* every
 package's CTR value, but not which package has which?
 
-No deployed policy knows that much, so its figure is a ceiling for any prior learnt across
-tests. Given a test's CTR values, the posterior over which package holds which value is exact
-(a sum over the assignments, so tests of at most `MAX_PACKAGES` packages only); impressions are
-allocated in proportion to each package's posterior probability of being the best, sharpened
-by a power (Thompson sampling itself is the power 1; sharper powers did better: 1 gave 0.920,
-2 0.933, 4 0.939, 8 0.943, 32 0.942 of the oracle on the archive's tests of 2-7 packages, at
-feedback every 1,000 impressions).
+No deployed policy knows that much: a prior learnt across tests (CTR levels, spreads) knows
+less, so the figure is a yardstick for what such priors could add; only knowing which package
+is better before the traffic says so (e.g. from its text) could go beyond it. Given a test's
+CTR values, the posterior over which package holds which value is exact (a sum over the
+assignments, so tests of at most `MAX_PACKAGES` packages only); impressions are allocated in
+proportion to each package's posterior probability of being the best, sharpened by a power
+(Thompson sampling itself is the power 1; sharper powers did better: 1 gave 0.920, 2 0.933,
+4 0.939, 8 0.943, 32 0.942 of the oracle on the archive's tests of 2-7 packages, at feedback
+every 1,000 impressions).
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ the next batch, as the stream would deliver it. One model serves every test, so 
 tests taught about headlines and images that come back is the prior of later ones.
 
 Baselines in the same run: the uniform split (the A/B test itself), the per-test best package
-(the oracle), plain per-test Bernoulli Thompson sampling and, as a ceiling for any prior
-learnt across tests, a reference told each test's CTR values (`known_ctrs`). The archive's
-authors advise against confirmatory use of tests from 2013-06-25 to 2014-01-10: the figures
-are also given without them.
+(the oracle), plain per-test Bernoulli Thompson sampling and, as a yardstick for what priors
+of CTR levels and spreads learnt across tests could add, a reference told each test's CTR
+values (`known_ctrs`). The archive's authors advise against confirmatory use of tests from
+2013-06-25 to 2014-01-10: the figures are also given without them.
 
 A text model trained on earlier weeks (headline words and word pairs, a bias per test so only
 differences within a test are learnt) ranks the packages of later tests before any traffic:
