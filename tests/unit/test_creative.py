@@ -179,6 +179,48 @@ def test_combinations_are_bounded_distinct_and_weighted() -> None:
     assert probability == pytest.approx(math.prod(w / 55 for w in weights))  # 1+2+…+10 = 55
 
 
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=1, max_size=5),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(0, 2**32),
+)
+def test_the_draw_is_rng_choices_over_the_rules_pool(
+    slots: list[list[tuple[int, bool]]], seed: int
+) -> None:
+    found = assembly.Assembly(
+        template(),
+        tuple(
+            (
+                Slot(name=f"s{n}", kind=SlotKind.TEXT, default="x"),
+                tuple(assembly.Option(f"s{n}-{k}", "v", w, t) for k, (w, t) in enumerate(opts)),
+            )
+            for n, opts in enumerate(slots)
+        ),
+    )
+    ours, reference = random.Random(seed), random.Random(seed)
+    for _ in range(3):
+        combination, probability = assembly.choose(found, ours)
+        expected = 1.0
+        for n, opts in enumerate(slots):  # the rule: targeted options first, then by weight
+            pool = [k for k, (_, t) in enumerate(opts) if t] or list(range(len(opts)))
+            total = sum(opts[k][0] for k in pool)
+            if total <= 0:
+                digit, share = pool[0], 1 / len(pool)
+            else:
+                digit = reference.choices(pool, [opts[k][0] for k in pool])[0]
+                share = opts[digit][0] / total
+            assert combination.elements[f"s{n}"] == f"s{n}-{digit}"
+            expected *= share
+        assert probability == pytest.approx(expected)
+        again = found.combination(
+            [int(combination.elements[f"s{n}"][3:]) for n in range(len(slots))]
+        )
+        assert again is combination  # built once per assembly
+
+
 # -- renderers ---------------------------------------------------------------------------------
 
 HOSTILE = [

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import accumulate
 from typing import Any
 
 from kairos.adserver.targeting.filters import compiled
@@ -23,6 +26,7 @@ from kairos.creative import rules
 from kairos.creative.model import Product, Slot, SlotKind, Template, Variant
 
 DEFAULT = "default"
+REMEMBERED = 256  # combinations an assembly keeps built (requests that share it reuse them)
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,48 @@ def products_for(
 
 
 @dataclass(frozen=True)
+class _Draw:
+    """One slot's draw without a model: the options allowed (the targeted ones if any), their
+    cumulative weights, and each one's probability."""
+
+    pool: tuple[int, ...]
+    cumulative: tuple[float, ...]  # empty: weights sum to nothing, the first option is taken
+    shares: tuple[float, ...]
+
+    @classmethod
+    def of(cls, options: Sequence[Option]) -> _Draw:
+        targeted = tuple(n for n, o in enumerate(options) if o.targeted)
+        pool = targeted or tuple(range(len(options)))
+        weights = [options[n].weight for n in pool]
+        total = sum(weights)
+        if total <= 0:
+            return cls(pool[:1], (), (1.0 / len(pool),))
+        return cls(pool, tuple(accumulate(weights)), tuple(w / total for w in weights))
+
+    def draw(self, rng: random.Random) -> tuple[int, float]:
+        """As `rng.choices(pool, weights)` draws (the same numbers for the same state)."""
+        if not self.cumulative:
+            return self.pool[0], self.shares[0]
+        at = bisect(self.cumulative, rng.random() * self.cumulative[-1], 0, len(self.pool) - 1)
+        return self.pool[at], self.shares[at]
+
+
+@dataclass(frozen=True)
 class Assembly:
-    """What one request may see of one template: each slot's options, in template order."""
+    """What one request may see of one template: each slot's options, in template order.
+    Assemblies are shared by the requests that agree on what the rules read: what is derived
+    from one is kept on it."""
 
     template: Template
     slots: tuple[tuple[Slot, tuple[Option, ...]], ...]
+    _built: dict[tuple[int, ...], Combination] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @cached_property
+    def draws(self) -> tuple[_Draw, ...]:
+        """Each slot's draw without a model."""
+        return tuple(_Draw.of(options) for _, options in self.slots)
 
     @property
     def size(self) -> int:
@@ -84,7 +125,17 @@ class Assembly:
         return [self.combination(digits) for digits in picks]
 
     def combination(self, digits: Sequence[int]) -> Combination:
-        """The combination taking option `digits[i]` of slot i."""
+        """The combination taking option `digits[i]` of slot i (built once per assembly for
+        the first `REMEMBERED` of them: treat it as read-only)."""
+        key = tuple(digits)
+        built = self._built.get(key)
+        if built is None:
+            built = self._build(key)
+            if len(self._built) < REMEMBERED:
+                self._built[key] = built
+        return built
+
+    def _build(self, digits: Sequence[int]) -> Combination:
         elements: dict[str, str] = {}
         values: dict[str, Any] = {}
         weight, targeted = 1.0, 0
@@ -140,16 +191,8 @@ def choose(assembly: Assembly, rng: random.Random) -> tuple[Combination, float]:
     rule held if any did, drawn by weight (the combination's weight is the product of its
     options', so slot by slot is the same draw). The combination and its probability."""
     digits, probability = [], 1.0
-    for _, options in assembly.slots:
-        targeted = [n for n, o in enumerate(options) if o.targeted]
-        pool = targeted or list(range(len(options)))
-        weights = [options[n].weight for n in pool]
-        total = sum(weights)
-        if total <= 0:
-            digit, share = pool[0], 1.0 / len(pool)
-        else:
-            digit = rng.choices(pool, weights)[0]
-            share = options[digit].weight / total
+    for slot_draw in assembly.draws:
+        digit, share = slot_draw.draw(rng)
         digits.append(digit)
         probability *= share
     return assembly.combination(digits), probability
