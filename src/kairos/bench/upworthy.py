@@ -15,35 +15,30 @@ of CTR levels and spreads learnt across tests could add, a reference told each t
 values (`known_ctrs`). The archive's authors advise against confirmatory use of tests from
 2013-06-25 to 2014-01-10: the figures are also given without them.
 
-A text model trained on earlier weeks (headline words and word pairs, a bias per test so only
-differences within a test are learnt) ranks the packages of later tests before any traffic:
-over pairs with different headlines whose CTRs differ significantly, how often is the better one
-ranked first.
+A text model trained on earlier weeks (`headlines`) ranks the packages of later tests before
+any traffic.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kairos.bench.headlines import text_ranking
 from kairos.bench.known_ctrs import KnownCtrs
 from kairos.errors import KairosError
 from kairos.learn import features
 from kairos.learn.app import click_params
-from kairos.learn.bayes import BayesianLogistic, BayesParams
+from kairos.learn.bayes import BayesianLogistic
 from kairos.learn.policy import ThompsonPolicy
 
 Array = np.ndarray[Any, Any]
 ADVISED_OUT = (201326, 201402)  # test weeks the archive's authors keep out of claims
-WORD = re.compile(r"[a-z0-9']+")
 
 
 @dataclass(frozen=True)
@@ -291,74 +286,6 @@ def known_ctrs_policy(plan: ReplayPlan) -> tuple[Chooser, Learner]:
             known.forget(test.id)
 
     return choose, learn
-
-
-# -- text model: ranking before any traffic ---------------------------------------------------
-
-
-def words(text: str) -> list[str]:
-    tokens = WORD.findall(text.lower())
-    return tokens + [f"{a}_{b}" for a, b in pairwise(tokens)]
-
-
-def text_ranking(tests: Sequence[Test], cutoff: int, seed: int = 0) -> dict[str, float | int]:
-    """Train on tests before week `cutoff`, judge pairs of packages in tests from it on."""
-    train = [t for t in tests if t.week < cutoff]
-    later = [t for t in tests if t.week >= cutoff]
-    model = text_model(train, seed)
-    right = pairs = 0
-    for test in later:
-        scores = model.predict_proba_many([_bag(p.headline) for p in test.packages])
-        for first, second, a, b in _pairs(test):
-            pairs += 1
-            right += int((scores[a] > scores[b]) == (first.ctr > second.ctr))
-    return {
-        "pairs": pairs,
-        "better_ranked_first": round(right / pairs, 4) if pairs else 0.0,
-        "train_tests": len(train),
-        "judged_tests": len(later),
-        "cutoff_week": cutoff,
-    }
-
-
-def text_model(tests: Sequence[Test], seed: int = 0) -> BayesianLogistic:
-    """A pairwise model: for two headlines of a test whose CTRs differ significantly, the
-    probability the first is better from the difference of their words (each pair both ways,
-    so no order is preferred); a headline's score is then its words' sum."""
-    model = BayesianLogistic(BayesParams(bits=20, prior_precision=10.0, newton_steps=10), seed=seed)
-    xs: list[dict[str, Any]] = []
-    ys: list[float] = []
-    for test in tests:
-        for first, second, _, _ in _pairs(test):
-            a, b = _bag(first.headline), _bag(second.headline)
-            ahead = {w: a.get(w, 0) - b.get(w, 0) for w in a.keys() | b.keys()}
-            ahead = {w: v for w, v in ahead.items() if v}
-            better = 1.0 if first.ctr > second.ctr else 0.0
-            xs += [ahead, {w: -v for w, v in ahead.items()}]
-            ys += [better, 1.0 - better]
-    for start in range(0, len(xs), 512):
-        model.learn_many(xs[start : start + 512], ys[start : start + 512])
-    return model
-
-
-def _pairs(test: Test) -> Iterator[tuple[Package, Package, int, int]]:
-    """Pairs of different headlines whose CTRs differ significantly."""
-    for a, first in enumerate(test.packages):
-        for b in range(a + 1, len(test.packages)):
-            second = test.packages[b]
-            if first.headline != second.headline and _differ(first, second):
-                yield first, second, a, b
-
-
-def _bag(headline: str) -> dict[str, int]:
-    return {f"w:{w}": 1 for w in words(headline)}
-
-
-def _differ(a: Package, b: Package, z: float = 1.96) -> bool:
-    """Two-proportion z-test: do the two CTRs differ at the 5 % level?"""
-    pooled = (a.clicks + b.clicks) / (a.impressions + b.impressions)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / a.impressions + 1 / b.impressions))
-    return se > 0 and abs(a.ctr - b.ctr) / se > z
 
 
 # -- the benchmark ----------------------------------------------------------------------------
