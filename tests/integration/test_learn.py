@@ -17,6 +17,7 @@ from kairos import runtime
 from kairos.adserver.models import ModelFollower
 from kairos.domain.examples import LabelledExample, Task, example_id
 from kairos.kafka.admin import ensure_topics
+from kairos.kafka.topics import Topics
 from kairos.learn import features
 from kairos.learn.app import CTR, LearnConfig, LearnerApp, latest_snapshot
 from kairos.learn.bayes import BayesianLogistic
@@ -69,13 +70,17 @@ def x_of(headline: str) -> dict[str, object]:
     )
 
 
+def _topics_and_producer(kafka: KafkaUnderTest, tmp_path: Path) -> tuple[Topics, Producer]:
+    """The project's topics on the test broker, created, and a producer to feed them."""
+    topics = runtime.topics(kafka.settings(tmp_path))
+    ensure_topics(kafka.bootstrap, topics.specs())
+    return topics, Producer({"bootstrap.servers": kafka.bootstrap})
+
+
 def test_examples_become_a_published_model_that_servers_pick_up(
     kafka: KafkaUnderTest, tmp_path: Path
 ) -> None:
-    settings = kafka.settings(tmp_path)
-    topics = runtime.topics(settings)
-    ensure_topics(kafka.bootstrap, topics.specs())
-    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    topics, producer = _topics_and_producer(kafka, tmp_path)
     encoder = msgspec.json.Encoder()
     for example in examples(800, seed=1):
         producer.produce(
@@ -143,10 +148,7 @@ def test_the_recommender_learns_from_interactions_and_is_published(
     from kairos.learn.recommend import HybridRecommender
     from kairos.stream.records import Interaction
 
-    settings = kafka.settings(tmp_path)
-    topics = runtime.topics(settings)
-    ensure_topics(kafka.bootstrap, topics.specs())
-    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    topics, producer = _topics_and_producer(kafka, tmp_path)
     encoder = msgspec.json.Encoder()
     for n in range(40):  # the tent, then the mat
         user = f"{n:032x}"

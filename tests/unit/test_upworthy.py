@@ -17,18 +17,7 @@ from kairos.errors import KairosError
 def archive(path: Path, tests: int = 30, seed: int = 0) -> Path:
     """Tests of three packages: two headlines x images; "great" headlines get 3x the clicks."""
     rng = np.random.default_rng(seed)
-    rows: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "clickability_test_id",
-            "headline",
-            "lede",
-            "eyecatcher_id",
-            "impressions",
-            "clicks",
-            "test_week",
-        )
-    }
+    rows: dict[str, list[object]] = {k: [] for k in upworthy.COLUMNS}
     for t in range(tests):
         base = rng.uniform(0.005, 0.02)
         for k, (headline, factor) in enumerate(

@@ -39,6 +39,15 @@ from kairos.learn.policy import ThompsonPolicy
 
 Array = np.ndarray[Any, Any]
 ADVISED_OUT = (201326, 201402)  # test weeks the archive's authors keep out of claims
+COLUMNS = (  # what the replay reads of the archive
+    "clickability_test_id",
+    "headline",
+    "lede",
+    "eyecatcher_id",
+    "impressions",
+    "clicks",
+    "test_week",
+)
 
 
 @dataclass(frozen=True)
@@ -83,18 +92,7 @@ def load(path: Path) -> list[Test]:
 
     if not path.is_file():
         raise KairosError(f"no Upworthy data at {path} (see --data)")
-    table = pq.read_table(
-        path,
-        columns=[
-            "clickability_test_id",
-            "headline",
-            "lede",
-            "eyecatcher_id",
-            "impressions",
-            "clicks",
-            "test_week",
-        ],
-    ).to_pydict()
+    table = pq.read_table(path, columns=list(COLUMNS)).to_pydict()
     grouped: dict[str, list[int]] = defaultdict(list)
     for row, test_id in enumerate(table["clickability_test_id"]):
         grouped[test_id].append(row)

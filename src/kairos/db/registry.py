@@ -7,6 +7,7 @@ Pure rule in `kairos.learn.registry`; here, only the rows and their reads and wr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
@@ -35,18 +36,9 @@ class ModelVersionRow(Base):
 
 
 def _version(row: ModelVersionRow) -> Version:
-    return Version(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,
-        created_at=row.created_at,
-        trained_on=row.trained_on,
-        examples=row.examples,
-        validation=row.validation,
-        metrics=dict(row.metrics),
-        status=row.status,
-        note=row.note,
-    )
+    """The row's version (its columns are named as the version's fields)."""
+    values = {f.name: getattr(row, f.name) for f in fields(Version)}
+    return Version(**values | {"metrics": dict(row.metrics)})
 
 
 def next_id(engine: Engine, name: str) -> str:
@@ -67,21 +59,7 @@ def add(engine: Engine, version: Version, snapshot: bytes) -> None:
                 )
             ):
                 row.status = RETIRED
-        session.add(
-            ModelVersionRow(
-                id=version.id,
-                name=version.name,
-                kind=version.kind,
-                created_at=version.created_at,
-                trained_on=version.trained_on,
-                examples=version.examples,
-                validation=version.validation,
-                metrics=version.metrics,
-                status=version.status,
-                note=version.note,
-                snapshot=snapshot,
-            )
-        )
+        session.add(ModelVersionRow(**asdict(version), snapshot=snapshot))
 
 
 def promoted(engine: Engine, name: str) -> tuple[Version, bytes] | None:
