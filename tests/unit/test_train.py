@@ -26,11 +26,10 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each test its own registry (SQLite)."""
-    url = f"sqlite:///{tmp_path / 'kairos.db'}"
-    monkeypatch.setenv("KAIROS_DATABASE_URL", url)
-    return url
+def database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test its own registry and history, on SQLite and on PostgreSQL."""
+    monkeypatch.setenv("KAIROS_DATABASE_URL", database_url)
+    return database_url
 
 
 def write(path: Path, rows: int, seed: int, flip: bool = False) -> None:
@@ -155,6 +154,37 @@ def test_versions_are_promoted_only_when_better_on_the_same_validation(tmp_path:
     shown = CliRunner().invoke(cli, ["models", "show", "ctr-v2"])
     assert json.loads(shown.stdout)["status"] == "rejected"
     assert CliRunner().invoke(cli, ["models", "show", "nope"]).exit_code == 1
+
+
+def test_evaluate_judges_a_registered_version_by_id_or_by_name(tmp_path: Path) -> None:
+    good, flipped = tmp_path / "good.csv", tmp_path / "flipped.csv"
+    write(good, 3000, seed=1)
+    write(flipped, 3000, seed=3, flip=True)
+    assert _train("--file", str(good))["version"] == "ctr-v1"
+    assert _train("--file", str(flipped))["promoted"]  # ctr-v2 now answers to "ctr"
+    rng, log = random.Random(7), tmp_path / "log.jsonl"
+    with log.open("w") as out:  # the good world, logged by a uniform policy
+        for _ in range(3000):
+            action, eco = rng.randrange(3), round(rng.random(), 3)
+            rate = (0.3 if action == 0 else 0.02) + 0.2 * eco
+            row = {
+                "context": {"device": rng.choice(["mobile", "desktop"]), "interest.eco": eco},
+                "candidates": [{"headline": f"h{h}"} for h in (1, 2, 3)],
+                "action": action,
+                "propensity": 1 / 3,
+                "reward": int(rng.random() < rate),
+            }
+            out.write(json.dumps(row) + "\n")
+
+    def ips(version: str) -> float:
+        result = CliRunner().invoke(cli, ["evaluate", "--log", str(log), "--version", version])
+        assert result.exit_code == 0, result.output
+        return float(json.loads(result.stdout)["ips"]["value"])
+
+    assert ips("ctr-v1") > ips("ctr") + 0.1  # the good model against the promoted flipped one
+    missing = CliRunner().invoke(cli, ["evaluate", "--log", str(log), "--version", "nope"])
+    assert missing.exit_code == 1
+    assert "no registered model 'nope'" in missing.output
 
 
 def test_train_from_parquet_with_typed_and_list_columns(tmp_path: Path) -> None:
