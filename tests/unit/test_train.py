@@ -236,6 +236,7 @@ def test_train_from_the_history_of_impressions_and_clicks(database: str) -> None
             rows.append(InteractionRecord(event_type="click", event_id=f"c{n}", ts=ts, **common))
     with Session(engine) as session, session.begin():
         session.add_all(rows)
+    engine.dispose()
     report = _train("--history", "--kind", "bayes")
     assert report["trained_on"] == "database history"
     assert report["train_examples"] == 2400

@@ -7,7 +7,10 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 
+from kairos import runtime
+from kairos.db import migrate
 from kairos.errors import KairosError
 from kairos.kafka.local import LocalBroker
 from kairos.settings import Settings
@@ -29,6 +32,19 @@ def local_broker(settings: Settings) -> LocalBroker:
         controller_port=settings.kafka_controller_port,
         heap=settings.kafka_heap,
     )
+
+
+@contextmanager
+def database(ctx: typer.Context, *, upgrade: bool = False) -> Iterator[Engine]:
+    """The configured database for one command (migrated first with `upgrade`); its
+    connections are closed when the command is done with it."""
+    engine = runtime.database(settings_of(ctx))
+    try:
+        if upgrade:
+            migrate.upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kairos import runtime
-from kairos.cli.common import console, settings_of
+from kairos.cli.common import console, database
 from kairos.db import migrate
 
 app = typer.Typer(
@@ -17,9 +16,9 @@ app = typer.Typer(
 @app.command()
 def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
-    engine = runtime.database(settings_of(ctx))
-    migrate.upgrade(engine, revision)
-    console.print(f"database at {migrate.current_revision(engine)}")
+    with database(ctx) as engine:
+        migrate.upgrade(engine, revision)
+        console.print(f"database at {migrate.current_revision(engine)}")
 
 
 @app.command()
@@ -27,16 +26,17 @@ def downgrade(
     ctx: typer.Context, revision: str = typer.Argument(..., help="e.g. -1 or base")
 ) -> None:
     """Revert migrations down to REVISION."""
-    engine = runtime.database(settings_of(ctx))
-    migrate.downgrade(engine, revision)
-    console.print(f"database at {migrate.current_revision(engine)}")
+    with database(ctx) as engine:
+        migrate.downgrade(engine, revision)
+        console.print(f"database at {migrate.current_revision(engine)}")
 
 
 @app.command()
 def current(ctx: typer.Context) -> None:
     """Show the database's revision and the newest one available."""
-    engine = runtime.database(settings_of(ctx))
-    console.print(f"current={migrate.current_revision(engine)} head={migrate.head_revision()}")
+    with database(ctx) as engine:
+        current = migrate.current_revision(engine)
+    console.print(f"current={current} head={migrate.head_revision()}")
 
 
 @app.command()
@@ -46,4 +46,5 @@ def revision(
     autogenerate: bool = typer.Option(True, help="Diff the models against the database"),
 ) -> None:
     """Write a new migration script (developers: after changing kairos.db.models)."""
-    migrate.revision(runtime.database(settings_of(ctx)), message, autogenerate=autogenerate)
+    with database(ctx) as engine:
+        migrate.revision(engine, message, autogenerate=autogenerate)

@@ -10,7 +10,7 @@ import msgspec
 import typer
 
 from kairos import runtime
-from kairos.cli.common import console, settings_of
+from kairos.cli.common import console, database, settings_of
 from kairos.db import registry as stored
 from kairos.domain.decisions import Decision
 from kairos.domain.examples import LabelledExample
@@ -65,8 +65,8 @@ def evaluate(
 
 def _registered(ctx: typer.Context, version: str) -> bytes:
     """A version's snapshot by id, or the promoted version of a model name."""
-    engine = runtime.database(settings_of(ctx))
-    found = stored.get(engine, version) or stored.promoted(engine, version)
+    with database(ctx) as engine:
+        found = stored.get(engine, version) or stored.promoted(engine, version)
     if found is None:
         console.print(f"[red]error:[/red] no registered model {version!r} (see kairos models list)")
         raise typer.Exit(1)

@@ -8,8 +8,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.orm import Session
 
-from kairos import runtime
-from kairos.cli.common import clean_errors, console, settings_of
+from kairos.cli.common import clean_errors, console, database
 from kairos.creative import jobs
 from kairos.creative.feeds import FeedError
 
@@ -24,16 +23,13 @@ def import_command(
     fmt: str | None = typer.Option(None, "--format", help="csv or json (default: guessed)"),
 ) -> None:
     """Import a feed now and print the report (good rows in, bad rows with why)."""
-    engine = runtime.database(settings_of(ctx))
     try:
-        with clean_errors(), Session(engine) as session:
+        with database(ctx) as engine, clean_errors(), Session(engine) as session:
             data = file.read_bytes() if file is not None else None
             report = jobs.import_feed(session, feed_id, data, fmt)
     except FeedError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
     typer.echo(json.dumps(report, default=str, indent=2))
 
 
@@ -44,9 +40,8 @@ def refresh(
     every: float = typer.Option(30.0, help="Seconds between rounds"),
 ) -> None:
     """Re-import every feed whose refresh period has passed, from its source."""
-    engine = runtime.database(settings_of(ctx))
     try:
-        with clean_errors():
+        with database(ctx) as engine, clean_errors():
             if once:
                 typer.echo(json.dumps(jobs.refresh_due(engine), default=str, indent=2))
             else:
@@ -54,5 +49,3 @@ def refresh(
                 jobs.refresh_forever(engine, every)
     except KeyboardInterrupt:
         pass
-    finally:
-        engine.dispose()

@@ -9,8 +9,7 @@ import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from kairos import runtime
-from kairos.cli.common import clean_errors, console, settings_of
+from kairos.cli.common import clean_errors, console, database
 from kairos.db import apikeys
 from kairos.db.apikeys import Scope
 
@@ -19,15 +18,12 @@ app = typer.Typer(help="API keys of the management API.", no_args_is_help=True)
 
 @contextmanager
 def _session(ctx: typer.Context) -> Iterator[Session]:
-    engine = runtime.database(settings_of(ctx))
     try:
-        with clean_errors(), Session(engine) as session, session.begin():
+        with database(ctx) as engine, clean_errors(), Session(engine) as session, session.begin():
             yield session
     except (OperationalError, ProgrammingError) as exc:  # most likely: tables not there yet
         console.print(f"[red]error:[/red] {exc.orig} — has `kairos db upgrade` run?")
         raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
 
 
 @app.command()

@@ -7,9 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from kairos import runtime
-from kairos.cli.common import console, settings_of
-from kairos.db import migrate
+from kairos.cli.common import console, database
 from kairos.db import registry as stored
 
 app = typer.Typer(
@@ -23,10 +21,10 @@ def list_versions(
     name: str | None = typer.Option(None, help="Only this model (ctr, cvr)"),
 ) -> None:
     """Every version, newest first, with its validation metrics and status."""
-    engine = runtime.database(settings_of(ctx))
-    migrate.upgrade(engine)
+    with database(ctx, upgrade=True) as engine:
+        versions = stored.versions(engine, name)
     table = Table("version", "kind", "status", "examples", "AUC", "log loss", "trained on", "note")
-    for v in stored.versions(engine, name):
+    for v in versions:
         table.add_row(
             v.id,
             v.kind,
@@ -43,7 +41,8 @@ def list_versions(
 @app.command("show")
 def show(ctx: typer.Context, version: str = typer.Argument(..., help="e.g. ctr-v3")) -> None:
     """One version's record as JSON."""
-    found = stored.get(runtime.database(settings_of(ctx)), version)
+    with database(ctx) as engine:
+        found = stored.get(engine, version)
     if found is None:
         console.print(f"[red]error:[/red] no model version {version!r}")
         raise typer.Exit(1)

@@ -12,8 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from kairos import runtime
-from kairos.cli.common import console, settings_of
-from kairos.db import migrate
+from kairos.cli.common import console, database, settings_of
 from kairos.learn import history, promotion
 from kairos.learn import train as training
 from kairos.learn.app import click_params
@@ -71,7 +70,8 @@ def train(
             xs, ys, times = training.read_table(file, label, time_column)
             source = f"file {file.name}"
         else:
-            xs, ys, times = history.read_history(_database(ctx), name)
+            with database(ctx, upgrade=True) as engine:
+                xs, ys, times = history.read_history(engine, name)
             source = "database history"
         if validation is not None:
             vx, vy, _ = training.read_table(validation, label, time_column)
@@ -112,7 +112,8 @@ def train(
     if isinstance(model, Ftrl):
         report["nonzero_weights"] = model.nonzero
     if register:
-        version, verdict = promotion.register(_database(ctx), name, model, data, source)
+        with database(ctx, upgrade=True) as engine:
+            version, verdict = promotion.register(engine, name, model, data, source)
         report["version"] = version.id
         report["promoted"] = verdict.promote
         report["reason"] = verdict.reason
@@ -126,12 +127,6 @@ def train(
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2))
     typer.echo(json.dumps(report, indent=2))
-
-
-def _database(ctx: typer.Context) -> Any:
-    engine = runtime.database(settings_of(ctx))
-    migrate.upgrade(engine)
-    return engine
 
 
 def _publish(settings: Any, name: str, model: Ftrl | BayesianLogistic, version: str) -> bool:
