@@ -282,9 +282,10 @@ def test_historical_ctr_is_smoothed_towards_the_prior() -> None:
 def test_tracking_urls_are_signed_and_checked() -> None:
     signer = tracking.Signer(b"k" * 32)
     fields = {"d": "dec1", "a": "ad1", "p": "p1", "k": USER, "x": str(NOW.timestamp() + 60)}
-    link = tracking.url("http://127.0.0.1:8000", tracking.Kind.CLICK, signer, fields)
+    link = tracking.sign(signer, fields).url("http://127.0.0.1:8000", tracking.Kind.CLICK)
     assert link.startswith("http://127.0.0.1:8000/v1/t/c?")
     signed = signer.sign(fields)
+    assert dict(parse_qsl(urlsplit(link).query)) == signed
     assert signer.verify(signed, NOW.timestamp()) is tracking.Verdict.OK
     assert signer.verify(signed | {"a": "ad2"}, NOW.timestamp()) is tracking.Verdict.FORGED
     assert signer.verify(signed, NOW.timestamp() + 61) is tracking.Verdict.EXPIRED
@@ -294,21 +295,27 @@ def test_tracking_urls_are_signed_and_checked() -> None:
     }
 
 
+def _query(link: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(link).query, keep_blank_values=True))
+
+
 @settings(max_examples=80, deadline=None)
-@given(st.text(max_size=30), st.text(max_size=30))
-def test_tracking_urls_carry_any_value_and_verify(ad_id: str, landing: str) -> None:
+@given(st.text(max_size=30), st.text(max_size=30), st.text(max_size=30))
+def test_tracking_urls_carry_any_value_and_verify(ad_id: str, landing: str, product: str) -> None:
     signer = tracking.Signer(b"k" * 32)
-    fields = {"d": "dec-1.a_b~c", "a": ad_id, "k": USER, "x": str(NOW.timestamp() + 60)}
-    extras = {tracking.Kind.CLICK: {"m": "0.5", "u": landing}, tracking.Kind.IMPRESSION: {}}
-    by_dict = tracking.urls("http://h", signer, fields, extras)
-    assert tracking.urls("http://h", signer, tracking.prepare(fields), extras) == by_dict
-    for kind, link in by_dict.items():
-        got = dict(parse_qsl(urlsplit(link).query, keep_blank_values=True))
-        assert got["a"] == ad_id
-        assert got["t"] == kind.value
+    fields = {"d": "dec-1.a_b~c", "a": ad_id, "k": USER, "u": landing, "mc": "0.5"}
+    signed = tracking.sign(signer, fields | {"x": str(NOW.timestamp() + 60)})
+    for kind in tracking.Kind:
+        got = _query(signed.url("http://h", kind))
+        assert (got["a"], got["u"], got["mc"]) == (ad_id, landing, "0.5")
         assert signer.verify(got, NOW.timestamp()) is tracking.Verdict.OK
-    click = dict(parse_qsl(urlsplit(by_dict[tracking.Kind.CLICK]).query, keep_blank_values=True))
-    assert click["u"] == landing
+        assert tracking.landing(signer, got) == landing
+    to_product = _query(signed.landing_url("http://h", signer, product))
+    assert signer.verify(to_product, NOW.timestamp()) is tracking.Verdict.OK
+    assert tracking.landing(signer, to_product) == product
+    other = to_product | {"l": product + "x"}  # a product's page cannot be changed
+    assert signer.verify(other, NOW.timestamp()) is tracking.Verdict.OK
+    assert tracking.landing(signer, other) is None
 
 
 @settings(max_examples=60, deadline=None)

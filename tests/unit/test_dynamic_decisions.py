@@ -126,7 +126,7 @@ def test_a_dynamic_ad_is_assembled_rendered_and_tracked_element_by_element(
     assert "Rome &lt;3 149.00 EUR" in html
     assert ad["contents"]["native"] == {"title": "Go green"}
     product_link = html.split('href="')[1].split('"')[0].replace("&amp;", "&")
-    assert parse_qs(urlsplit(product_link).query)["u"] == ["https://trips.example/rom"]
+    assert parse_qs(urlsplit(product_link).query)["l"] == ["https://trips.example/rom"]
 
     names = topics(settings)
     (record,) = [msgspec.json.decode(m.value) for m in sink.on(names.decisions)]
@@ -137,6 +137,19 @@ def test_a_dynamic_ad_is_assembled_rendered_and_tracked_element_by_element(
     for kind in (EventType.IMPRESSION, EventType.CLICK):
         (event,) = [msgspec.json.decode(m.value) for m in sink.on(names.events(kind))]
         assert event["elements"] == {"deal.1": "rom", "headline": "h-green"}
+
+
+def test_a_product_click_whose_page_was_changed_counts_nothing(
+    client: TestClient, sink: MemorySink, settings: Settings
+) -> None:
+    ad = decide(client, segment="green", destination="Rome")
+    link = ad["contents"]["html"].split('href="')[1].split('"')[0].replace("&amp;", "&")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+    forged = query | {"l": "https://evil.example/"}
+    response = client.get("/v1/t/c", params=forged, follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"] != "https://evil.example/"  # the ad's own page
+    assert sink.on(topics(settings).events(EventType.CLICK)) == []
 
 
 def test_rules_change_the_combination_and_an_empty_one_yields_to_the_next_ad(

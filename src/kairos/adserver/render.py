@@ -47,8 +47,8 @@ def ad_json(
 ) -> dict[str, Any]:
     c = choice.candidate
     creative = c.creative
-    common = tracking.prepare(_common(choice, result, ctx, links))  # rendered once
-    urls = tracking_urls(choice, result, ctx, links, common)
+    signed = sign(choice, result, ctx, links)  # one query and signature for every URL
+    urls = tracking_urls(signed, links)
     contents: dict[str, Any] = {
         "title": creative.title,
         "body": creative.body,
@@ -60,7 +60,7 @@ def ad_json(
         contents["html"] = creative_html(choice, urls["click"])
     else:
         contents |= dynamic.contents(
-            choice, urls, lambda u: product_click(choice, links, common, u)
+            choice, urls, lambda landing: signed.landing_url(links.base_url, links.signer, landing)
         )
     body = {
         "decision_id": choice.decision_id,
@@ -82,62 +82,38 @@ def ad_json(
     return body
 
 
-def _common(
+def sign(
     choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
-) -> dict[str, str]:
-    """The fields every tracking URL of a choice carries (and signs)."""
+) -> tracking.Signed:
+    """The fields every tracking URL of a choice carries, signed once for all of them."""
+    c = choice.candidate
     fields = {
         "d": choice.decision_id,
-        "a": choice.candidate.ad.id,
+        "a": c.ad.id,
         "p": result.info.placement.id if result.info else "",
         "k": ctx.user_key or "",
         "g": "1" if ctx.personalization else "0",
         "x": str(int(ctx.now.timestamp() + links.ttl_s)),
+        "u": c.creative.click_url or "",
     }
+    charged = _CHARGED.get(c.flight.rate_type)  # the event the flight pays for, if tracked
+    if charged is not None and choice.won.cost:
+        fields[charged] = str(choice.won.cost)
     if choice.combination is not None:  # impressions and clicks say what was shown
         fields["el"] = tracking.encode_elements(choice.combination.elements)
-    return fields
+    return tracking.sign(links.signer, fields)
 
 
-def _click_cost(choice: Choice) -> str:
-    return str(choice.won.cost) if choice.candidate.flight.rate_type is RateType.CPC else "0"
+_CHARGED = {RateType.CPM: tracking.COST["i"], RateType.CPC: tracking.COST["c"]}
 
 
-def product_click(
-    choice: Choice, links: Links, common: tuple[tracking.Pair, ...], landing: str
-) -> str:
-    """A signed click URL of the choice that lands on one product's page."""
-    extras = {Kind.CLICK: {"m": _click_cost(choice), "u": landing}}
-    return tracking.urls(links.base_url, links.signer, common, extras)[Kind.CLICK]
-
-
-def tracking_urls(
-    choice: Choice,
-    result: PlacementResult,
-    ctx: RequestContext,
-    links: Links,
-    common: tuple[tracking.Pair, ...] | None = None,
-) -> dict[str, str]:
-    c = choice.candidate
-    fields = common if common is not None else _common(choice, result, ctx, links)
-    impression_cost = str(choice.won.cost) if c.flight.rate_type is RateType.CPM else "0"
-    click_cost = _click_cost(choice)
-    signed = tracking.urls(
-        links.base_url,
-        links.signer,
-        fields,
-        {
-            Kind.IMPRESSION: {"m": impression_cost},
-            Kind.VIEWABLE: {},
-            Kind.CLICK: {"m": click_cost, "u": c.creative.click_url},
-            Kind.EVENT: {},
-        },
-    )
+def tracking_urls(signed: tracking.Signed, links: Links) -> dict[str, str]:
+    base = links.base_url
     return {
-        "impression": signed[Kind.IMPRESSION],
-        "viewable": signed[Kind.VIEWABLE],
-        "click": signed[Kind.CLICK],
-        "event": signed[Kind.EVENT],
+        "impression": signed.url(base, Kind.IMPRESSION),
+        "viewable": signed.url(base, Kind.VIEWABLE),
+        "click": signed.url(base, Kind.CLICK),
+        "event": signed.url(base, Kind.EVENT),
     }
 
 

@@ -1,11 +1,16 @@
 """Signed tracking URLs: impression pixel, viewable beacon, click redirect, custom events.
 
-Every URL carries the decision id, the ad, the placement, the pseudonymous user, the cost of
-the event, an expiry and an HMAC-SHA256 over all of them, so that nobody can forge, alter or
-prolong one. Events built from them have deterministic ids (`imp-<decision id>`, …): however
-often a URL is fetched, the stream counts it once per decision. A custom-event URL ends in
-`n={name}`, outside the signature: the page (or video player) puts the event's name there,
-and each name counts once per decision.
+A choice's URLs share one query and one signature: the decision id, the ad, the placement, the
+pseudonymous user, the consent, the impression's and the click's costs, the landing page, the
+creative's elements and an expiry, with an HMAC-SHA256 over all of them, so that nobody can
+forge, alter or prolong one. Only the path says which event a URL is (`/v1/t/i`, `/v1/t/v`,
+`/v1/t/c`, `/v1/t/e`): the four go to the same page together, so signing the kind would keep
+nothing from whoever holds them. A click that lands on one of a dynamic ad's products adds
+the product's page (`l`) and a signature of it chained to the choice's (`ls`). Events built
+from them have deterministic ids (`imp-<decision id>`, ...): however often a URL is fetched,
+the stream counts it once per decision. A custom-event URL ends in `n={name}`, outside the
+signature: the page (or video player) puts the event's name there, and each name counts once
+per decision.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from urllib.parse import quote
 SIGNATURE = "s"
 NAME = "n"  # a custom event's name: chosen by the page, so not signed
 NAME_PLACEHOLDER = "{name}"
-UNSIGNED = frozenset({SIGNATURE, NAME})
+LANDING = "l"  # a product's page a click lands on, signed by `LANDING_SIGNATURE`
+LANDING_SIGNATURE = "ls"
+UNSIGNED = frozenset({SIGNATURE, NAME, LANDING, LANDING_SIGNATURE})
 _BLOCK = 64  # SHA-256's block size in bytes
 
 
@@ -86,39 +93,47 @@ def event_id(kind: Kind, decision_id: str, name: str = "") -> str:
     return f"{prefix[kind]}-{decision_id}" + (f"-{name}" if name else "")
 
 
-def url(base: str, kind: Kind, signer: Signer, fields: dict[str, str]) -> str:
-    """`base` is the server's public URL; `fields` must hold d, a, p, k, x (and u for clicks,
-    m for the event's cost, el for the creative's elements)."""
-    return urls(base, signer, fields, {kind: {}})[kind]
+COST = {"i": "mi", "c": "mc"}  # the field of each kind's cost (viewable and custom: none)
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A choice's tracking query (its fields escaped, in canonical order) and signature."""
+
+    query: str
+    signature: str
+
+    def url(self, base: str, kind: Kind) -> str:
+        """`base` is the server's public URL."""
+        link = f"{base}/v1/t/{kind.value}?{self.query}&{SIGNATURE}={self.signature}"
+        return link + f"&{NAME}={NAME_PLACEHOLDER}" if kind is Kind.EVENT else link
+
+    def landing_url(self, base: str, signer: Signer, landing: str) -> str:
+        """The click URL that lands on `landing` (a product's page) instead of `u`."""
+        chained = signer.sign_canonical(f"{self.signature}\n{landing}")
+        _, _, quoted = _pair(LANDING, landing)
+        return f"{self.url(base, Kind.CLICK)}&{quoted}&{LANDING_SIGNATURE}={chained}"
+
+
+def sign(signer: Signer, fields: dict[str, str]) -> Signed:
+    """`fields` must hold d, a, p, k, x and u (the landing page); mi and mc are the impression's
+    and the click's costs, el the creative's elements."""
+    pairs = sorted([_pair(k, v) for k, v in fields.items()])
+    signature = signer.sign_canonical("&".join([plain for _, plain, _ in pairs]))
+    return Signed("&".join([quoted for _, _, quoted in pairs]), signature)
+
+
+def landing(signer: Signer, fields: dict[str, str]) -> str | None:
+    """Where a verified click goes: its product page when `l` is there and its chained
+    signature holds, `u` when there is no `l`; None when `l` was tampered with."""
+    product = fields.get(LANDING)
+    if product is None:
+        return fields.get("u", "")
+    expected = signer.sign_canonical(f"{fields.get(SIGNATURE, '')}\n{product}")
+    return product if hmac.compare_digest(fields.get(LANDING_SIGNATURE, ""), expected) else None
 
 
 Pair = tuple[str, str, str]  # (key, "key=value", "key=value" escaped for a query)
-
-
-def prepare(common: dict[str, str]) -> tuple[Pair, ...]:
-    """A choice's common fields rendered once for all its URLs (in canonical order)."""
-    return tuple(sorted([_pair(k, v) for k, v in common.items()]))
-
-
-def urls(
-    base: str,
-    signer: Signer,
-    common: dict[str, str] | tuple[Pair, ...],
-    extras: dict[Kind, dict[str, str]],
-) -> dict[Kind, str]:
-    """One signed URL per kind in `extras`, each with the `common` fields (as given or
-    `prepare`d) and its own. The query is the canonical form (fields sorted by name),
-    escaped, then the signature."""
-    shared = common if isinstance(common, tuple) else prepare(common)
-    signed = {}
-    for kind, more in extras.items():
-        items = sorted([*shared, *[_pair(k, v) for k, v in more.items()], _KIND_PAIRS[kind]])
-        signature = signer.sign_canonical("&".join([plain for _, plain, _ in items]))
-        query = "&".join([quoted for _, _, quoted in items])
-        signed[kind] = f"{base}/v1/t/{kind.value}?{query}&{SIGNATURE}={signature}"
-        if kind is Kind.EVENT:
-            signed[kind] += f"&{NAME}={NAME_PLACEHOLDER}"
-    return signed
 
 
 def _pair(key: str, value: str) -> Pair:
@@ -127,7 +142,6 @@ def _pair(key: str, value: str) -> Pair:
 
 
 _KEPT = re.compile(r"[A-Za-z0-9._~-]*\Z")  # what a query value carries unescaped
-_KIND_PAIRS = {kind: _pair("t", kind.value) for kind in Kind}
 
 
 @lru_cache(maxsize=8192)  # click-through URLs repeat across decisions

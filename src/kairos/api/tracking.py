@@ -82,7 +82,10 @@ async def custom(request: Request) -> Response:
 @router.get("/c", summary="Click: counts, then redirects to the landing page")
 async def click(request: Request) -> Response:
     verdict, fields = await _track(request, Kind.CLICK)
-    target = fields.get("u", "") if verdict is not Verdict.FORGED else _landing(request, fields)
+    if verdict is Verdict.FORGED:
+        target = _landing(request, fields)
+    else:  # the ad's landing page, or the product's the click names (expired ones still land)
+        target = tracking.landing(services(request).links.signer, fields) or fields.get("u", "")
     if not target.startswith(("http://", "https://")):
         return Response("unknown ad", status_code=404, headers=_NO_STORE)
     return RedirectResponse(target, status_code=302, headers=_NO_STORE)
@@ -92,12 +95,14 @@ async def _track(request: Request, kind: Kind) -> tuple[Verdict, dict[str, str]]
     svc = services(request)
     fields = dict(request.query_params)
     now = time.time()
-    verdict = svc.links.signer.verify(fields, now)
+    signer = svc.links.signer
+    verdict = signer.verify(fields, now)
     if kind is Kind.EVENT and not _EVENT_NAME.fullmatch(fields.get(tracking.NAME, "")):
         TRACKED.labels(kind.value, "bad_name").inc()  # e.g. "{name}" left unreplaced
         return Verdict.FORGED, fields
-    if verdict is not Verdict.OK or fields.get("t") != kind.value:
-        verdict = Verdict.FORGED if verdict is Verdict.OK else verdict
+    if verdict is Verdict.OK and kind is Kind.CLICK and tracking.landing(signer, fields) is None:
+        verdict = Verdict.FORGED  # the product's page was changed
+    if verdict is not Verdict.OK:
         TRACKED.labels(kind.value, verdict.value).inc()
         log.info("tracking refused", extra=kv(kind=kind.value, verdict=verdict.value))
         return verdict, fields
@@ -147,7 +152,7 @@ def _event(
         "flight_id": candidate.flight.id if candidate else None,
         "creative_id": candidate.creative.id if candidate else None,
         "elements": tracking.decode_elements(fields.get("el", "")),
-        "cost": float(fields.get("m") or 0) or None,
+        "cost": float(fields.get(tracking.COST.get(kind.value, ""), 0) or 0) or None,
     }
     if kind is Kind.CLICK:
         return Click(**common, **ad)
