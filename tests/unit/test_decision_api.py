@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -11,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.types import Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from kairos.adserver.model import (
     Ad,
@@ -24,6 +27,7 @@ from kairos.adserver.model import (
     Zone,
 )
 from kairos.api.app import create_app
+from kairos.api.fastpath import DecisionsFastPath
 from kairos.db import catalog as catalog_db
 from kairos.db.apikeys import Scope, create_key
 from kairos.db.engine import make_engine
@@ -186,7 +190,10 @@ def test_custom_events_count_once_per_name_the_page_puts_in(
 def test_bad_requests_get_a_clear_422(client: TestClient) -> None:
     response = client.post("/v1/decisions", json={"placements": []})
     assert response.status_code == 422
+    assert response.json()["error"] == "invalid_decision_request"
     assert "placements" in response.text
+    response = client.post("/v1/decisions?explain=false", json={"placements": []})
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_decision_request")
     response = client.post("/v1/decisions", json={"placements": [{"placement": "top", "x": 1}]})
     assert response.status_code == 422
 
@@ -219,3 +226,51 @@ def test_the_pacing_report_lists_live_flights_for_key_holders(
     assert flights["f-all"]["delivered"] == 0
     assert flights["f-all"]["serve_probability"] == 1.0
     assert flights["f-all"]["pacing_error"] is None  # no goal, no end: nothing to pace
+
+
+def test_decisions_are_answered_ahead_of_routing_like_the_route_answers(
+    client: TestClient,
+) -> None:
+    passed_on: list[str] = []
+
+    async def framework(scope: AsgiScope, _receive: Receive, _send: Send) -> None:
+        passed_on.append(scope["path"])
+
+    async def call(path: str, query: bytes, body: bytes) -> list[Message]:
+        sent: list[Message] = []
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "query_string": query,
+            "headers": [(b"content-length", str(len(body)).encode())],
+            "client": ("203.0.113.9", 5000),
+            "app": client.app,
+        }
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await DecisionsFastPath(framework)(scope, receive, send)
+        return sent
+
+    body = msgspec.json.encode({"placements": [{"placement": "top"}], "user_id": "u1"})
+    start, answer = asyncio.run(call("/v1/decisions", b"", body))
+    assert (start["status"], passed_on) == (200, [])  # answered without the framework
+    fast = msgspec.json.decode(answer["body"])["placements"][0]
+    response = client.post("/v1/decisions?explain=false", content=body)  # the route's answer
+    routed = response.json()["placements"][0]
+    assert fast["ads"][0]["ad_id"] == routed["ads"][0]["ad_id"] == "ad-all"
+    assert fast.keys() == routed.keys()
+    assert fast["ads"][0].keys() == routed["ads"][0].keys()
+
+    asyncio.run(call("/v1/decisions", b"explain=true", body))
+    asyncio.run(call("/v1/events", b"", body))
+    assert passed_on == ["/v1/decisions", "/v1/events"]  # explaining, and other routes
+
+    start, answer = asyncio.run(call("/v1/decisions", b"", b"x" * (4 * 1024 * 1024 + 1)))
+    assert start["status"] == 413
+    assert msgspec.json.decode(answer["body"])["error"] == "payload_too_large"

@@ -27,6 +27,7 @@ from kairos.api import (
     reports,
     tracking,
 )
+from kairos.api.fastpath import DecisionsFastPath
 from kairos.api.ingest import Ingestor
 from kairos.api.state import Services
 from kairos.api.tracking import Replays
@@ -114,6 +115,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
+    app.add_middleware(DecisionsFastPath)  # the hot path, ahead of routing
     # routes are matched in order: the hot paths first, management (many routes) last
     app.include_router(health.router)
     app.include_router(decisions.router)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
+import orjson
 from fastapi import APIRouter, Request
 from msgspec import Meta, Struct, field
 from prometheus_client import Counter, Histogram
@@ -25,8 +26,7 @@ from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import DecisionRequest, PlacementRequest
 from kairos.api.auth import Scope, authorize, secret_of
 from kairos.api.body import read_limited
-from kairos.api.responses import json_response
-from kairos.api.state import services
+from kairos.api.state import Services, services
 from kairos.domain.codec import field_error
 from kairos.domain.events import Consent
 from kairos.domain.identity import truncate_ip
@@ -106,22 +106,36 @@ class InvalidDecisionRequest(KairosError):
 )
 async def decide(request: Request) -> Response:
     # `explain` is read here rather than declared: parameter validation cost a tenth of the
-    # hot path; it is documented in the OpenAPI schema above
-    started = datetime.now(UTC)
+    # hot path; it is documented in the OpenAPI schema above. Requests without it are
+    # answered before the framework's routing (`api.fastpath`), by the same `answer`.
     svc = services(request)
-    body = await read_limited(request, svc.settings.max_body_bytes)
-    try:
-        wanted = _DECODER.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        error = field_error(exc)
-        raise InvalidDecisionRequest(str(exc), detail=[error.as_dict()]) from exc
+    wanted = decode(await read_limited(request, svc.settings.max_body_bytes))
     explain = (
         request.query_params.get("explain", "").lower() in _TRUE
         or request.headers.get("x-kairos-explain") == "1"
     )
     if explain:
         await asyncio.to_thread(authorize, request, secret_of(request), Scope.READ)
-    ctx, features = _context(request, wanted, started)
+    client = request.client.host if request.client else None
+    body = answer(svc, wanted, explain, request.headers.get("user-agent"), client)
+    return Response(body, media_type="application/json")
+
+
+def decode(body: bytes) -> DecisionIn:
+    try:
+        return _DECODER.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        error = field_error(exc)
+        raise InvalidDecisionRequest(str(exc), detail=[error.as_dict()]) from exc
+
+
+def answer(
+    svc: Services, wanted: DecisionIn, explain: bool, user_agent: str | None, client: str | None
+) -> bytes:
+    """The response body for a decoded (and, to explain, authorised) request; its records
+    go to the decisions topic."""
+    started = datetime.now(UTC)
+    ctx, features = _context(svc, wanted, started, user_agent, client)
     decision = DecisionRequest(
         [
             PlacementRequest(
@@ -137,25 +151,24 @@ async def decide(request: Request) -> Response:
         ctx,
         explain,
     )
-    adserver = svc.adserver
-    results = adserver.decide(decision, features)
+    results = svc.adserver.decide(decision, features)
     links = svc.links
     placements = [render.placement_json(r, ctx, links, explain) for r in results]
     _log(svc, [d for r in results for d in render.decision_records(r, ctx)])
     for r in results:
         (_FILLED if r.choices else _NO_FILL).inc()
     LATENCY.observe((datetime.now(UTC) - started).total_seconds())
-    return json_response({"placements": placements})
+    return orjson.dumps({"placements": placements})
 
 
-def _context(request: Request, wanted: DecisionIn, now: datetime) -> tuple[RequestContext, Any]:
-    svc = services(request)
+def _context(
+    svc: Services, wanted: DecisionIn, now: datetime, user_agent: str | None, client: str | None
+) -> tuple[RequestContext, Any]:
     user_key = svc.pseudonymize(wanted.user_id) if wanted.user_id else None
     consented = wanted.consent.personalization and user_key is not None
     features = svc.adserver.user_features(user_key) if consented else None
-    agent = wanted.user_agent or request.headers.get("user-agent")
-    device = device_of(agent)
-    ip = truncate_ip(wanted.ip or (request.client.host if request.client else None))
+    device = device_of(wanted.user_agent or user_agent)
+    ip = truncate_ip(wanted.ip or client)
     geo = svc.geo(ip)
     page = page_context(wanted.page_url, None, (), tuple(k.lower() for k in wanted.keywords))
     keywords = frozenset({*page.keywords, *(k.lower() for k in wanted.keywords)})
@@ -176,7 +189,7 @@ def _context(request: Request, wanted: DecisionIn, now: datetime) -> tuple[Reque
     return ctx, features
 
 
-def _log(svc: Any, records: list[Any]) -> None:
+def _log(svc: Services, records: list[Any]) -> None:
     """Produce the decision records without holding the response: enqueued at once, the
     delivery reported later (a failure is counted and logged); only what meets a full local
     queue waits in a task."""

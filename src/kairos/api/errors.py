@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from kairos.api.responses import json_response
 from kairos.errors import KairosError, ServiceUnavailable
 
 
@@ -14,15 +14,21 @@ def _code(error: KairosError) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
+def rendered(error: KairosError) -> tuple[int, bytes, dict[str, str]]:
+    """The status, JSON body and extra headers every KairosError is answered with."""
+    body = {"error": _code(error), "message": error.message}
+    if error.detail is not None:
+        body["detail"] = error.detail
+    headers = {}
+    if isinstance(error, ServiceUnavailable):
+        headers["Retry-After"] = str(error.retry_after_s)
+    return error.status, orjson.dumps(body), headers
+
+
 async def kairos_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KairosError)
-    body = {"error": _code(exc), "message": exc.message}
-    if exc.detail is not None:
-        body["detail"] = exc.detail
-    headers = {}
-    if isinstance(exc, ServiceUnavailable):
-        headers["Retry-After"] = str(exc.retry_after_s)
-    return json_response(body, status_code=exc.status, headers=headers)
+    status, body, headers = rendered(exc)
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 def install(app: FastAPI) -> None:
