@@ -160,3 +160,27 @@ def test_cap_masks_equal_the_scalar_checks(
         for f in flights
     ]
     assert got == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 50), st.sets(st.sampled_from("abcd"), min_size=1)), max_size=40
+    ),
+    st.integers(0, 400),
+    st.integers(1, 30),
+)
+def test_recent_decisions_count_what_is_within_their_bounds(
+    served: list[tuple[int, set[str]]], since: int, per_user: int
+) -> None:
+    recent = caps.RecentDecisions(horizon_s=300, per_user=per_user)
+    at, kept = 0.0, []
+    for step, keys in served:  # in the order decisions are made
+        at += step
+        recent.record("u", at, tuple(sorted(keys)))
+        kept = [*kept, (at, keys)][-per_user:]
+        kept = [(t, k) for t, k in kept if t >= at - 300]
+    for key in "abcde":
+        expected = sum(1 for t, k in kept if t >= since and key in k)
+        assert recent.count("u", key, since) == expected
+        assert (key in recent.keys("u")) == any(key in k for _, k in kept)

@@ -9,7 +9,9 @@ cap. Caps are keyed only on users who consented; without consent they cannot be 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
+from collections.abc import Mapping
 
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.model import CapScope, FrequencyCap
@@ -36,53 +38,61 @@ def served_keys(candidate: Candidate) -> tuple[str, ...]:
 
 
 class RecentDecisions:
-    """What this server showed each user lately (bounded by time and count, in memory), with
-    how many of those decisions each counter has, so a user's counters are known at once."""
+    """What this server showed each user lately (bounded by time and count, in memory), and
+    when each of the user's counters was served, oldest first, so that counting a counter
+    since a time is a binary search however much the user saw (decisions are recorded in the
+    order they are made)."""
 
     def __init__(self, horizon_s: float = 600.0, per_user: int = 200) -> None:
         self.horizon_s = horizon_s
         self.per_user = per_user
         self._by_user: dict[str, deque[tuple[float, tuple[str, ...]]]] = {}
-        self._keys: dict[str, dict[str, int]] = {}
+        self._times: dict[str, dict[str, deque[float]]] = {}
 
     def record(self, user_key: str, at: float, keys: tuple[str, ...]) -> None:
         recent = self._by_user.get(user_key)
         if recent is None:
             recent = self._by_user[user_key] = deque()
-            self._keys[user_key] = {}
-        counts = self._keys[user_key]
+            self._times[user_key] = {}
+        times = self._times[user_key]
         recent.append((at, keys))
         for key in keys:
-            counts[key] = counts.get(key, 0) + 1
+            stamps = times.get(key)
+            if stamps is None:
+                times[key] = deque((at,))
+            else:
+                stamps.append(at)
         while recent and (len(recent) > self.per_user or recent[0][0] < at - self.horizon_s):
             for key in recent.popleft()[1]:
-                if counts[key] == 1:
-                    del counts[key]
-                else:
-                    counts[key] -= 1
+                stamps = times[key]
+                stamps.popleft()  # the oldest time of each of its counters
+                if not stamps:
+                    del times[key]
 
     def count(self, user_key: str, key: str, since: float) -> int:
-        recent = self._by_user.get(user_key)
-        if not recent or key not in self._keys[user_key]:
+        stamps = self._times.get(user_key, _NONE).get(key)
+        if not stamps:
             return 0
-        return sum(1 for at, keys in recent if at >= since and key in keys)
+        if stamps[0] >= since:
+            return len(stamps)
+        return len(stamps) - bisect_left(stamps, since)
 
-    def keys(self, user_key: str) -> dict[str, int]:
+    def keys(self, user_key: str) -> Mapping[str, object]:
         """The counters of this user's recent decisions (a view: do not change it)."""
-        return self._keys.get(user_key, _NONE)
+        return self._times.get(user_key, _NONE)
 
     def forget_idle(self, now: float) -> None:
         """Drop users with nothing inside the horizon (call now and then)."""
         cutoff = now - self.horizon_s
         for user_key in [u for u, r in self._by_user.items() if not r or r[-1][0] < cutoff]:
             del self._by_user[user_key]
-            del self._keys[user_key]
+            del self._times[user_key]
 
     def __len__(self) -> int:
         return len(self._by_user)
 
 
-_NONE: dict[str, int] = {}
+_NONE: dict[str, deque[float]] = {}
 
 
 def impressions(
