@@ -68,7 +68,7 @@ def test_decisions_bench_reports_on_a_full_inventory(kafka: KafkaUnderTest, tmp_
     from kairos.bench import decisions
 
     settings = kafka.settings(tmp_path)
-    plan = decisions.DecisionsPlan(duration_s=1.0, connections=2, rate=40.0)
+    plan = decisions.DecisionsPlan(duration_s=1.0, warmup_s=1.0, connections=2, rate=40.0)
     results = decisions.run(settings, plan, lambda _msg: None)
     assert results["ads"] == 1000
     assert results["flights"] == 100

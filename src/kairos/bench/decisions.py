@@ -4,18 +4,17 @@ endpoint of the same server stack in the same run.
 The inventory (seeded, written through the same repository the management API uses): 1,000
 live ads over 100 flights in 20 campaigns of 5 advertisers, with targeting (countries,
 devices, keywords, day-parts, expressions on user features) and frequency caps; 8 placements.
-Each request asks for 3 placements for one of 5,000 visitors (80 % consenting). Two loads:
-closed-loop with a few keep-alive connections for the most requests/s, an open loop at a
-fixed rate (1,000/s by default) for latency at that rate, and one at half the closed loop's
-rate for latency where the machine is not saturated.
+Each request asks for 3 placements for one of 5,000 visitors (80 % consenting). Loads, from
+`bench.loadgen` (one event loop, so the client takes little CPU from the server): closed-loop
+with a few keep-alive connections for the most requests/s, an open loop at a fixed rate (1,000/s
+by default) for latency at that rate, and one at half the closed loop's rate for latency where
+the machine is not saturated.
 """
 
 from __future__ import annotations
 
 import http.client
 import random
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -39,14 +38,13 @@ from kairos.adserver.model import (
     Targeting,
     Zone,
 )
-from kairos.bench import dco
+from kairos.bench import dco, loadgen
 from kairos.bench.harness import BenchEnv, Progress, api_server, bench_env, percentiles_ms
 from kairos.bench.workload import USER_AGENTS
 from kairos.db import catalog as catalog_db
 from kairos.db import feeds
 from kairos.db.engine import make_engine
 from kairos.db.migrate import upgrade
-from kairos.errors import KairosError
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.topics import Topics
 from kairos.settings import Settings
@@ -59,6 +57,9 @@ KEYWORDS = ["travel", "outdoor", "eco", "fashion", "news", "sports", "tech", "fo
 @dataclass(frozen=True)
 class DecisionsPlan:
     duration_s: float = 20.0
+    # the broker's JIT compiles the produce path over the first seconds of decision logs,
+    # taking a good part of a core from the API meanwhile: measure after it settles
+    warmup_s: float = 10.0
     connections: int = 4
     workers: int = 1  # API processes serving both the decisions and the bare endpoint
     rate: float = 1000.0  # requests/s of the fixed-rate run
@@ -200,43 +201,6 @@ def _bodies(plan: DecisionsPlan, count: int = 500) -> list[bytes]:
     return bodies
 
 
-def _closed_loop(
-    base: str, method: str, path: str, bodies: list[bytes], connections: int, duration_s: float
-) -> tuple[int, list[float]]:
-    """`connections` keep-alive connections, each sending its next request when answered."""
-    url = urlsplit(base)
-    done = [0] * connections
-    latencies: list[list[float]] = [[] for _ in range(connections)]
-    deadline = time.perf_counter() + duration_s
-
-    def worker(k: int) -> None:
-        conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
-        i = k
-        try:
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                body = bodies[i % len(bodies)] if method == "POST" else None
-                conn.request(method, path, body, {"content-type": "application/json"})
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    raise KairosError(f"{path} answered {response.status}")
-                latencies[k].append(time.perf_counter() - start)
-                done[k] += 1
-                i += connections
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    return int(sum(done) / elapsed), [x for per in latencies for x in per]
-
-
 def _fill_rate(base: str, bodies: list[bytes], samples: int = 200) -> tuple[float, float]:
     """Share of requested placements that got an ad (the inventory must really serve), and
     share of served ads that were dynamic (assembled and rendered per request)."""
@@ -289,50 +253,6 @@ def _gc_pauses(base: str) -> dict[str, float]:
     }
 
 
-def _fixed_rate(
-    base: str, bodies: list[bytes], rate: float, duration_s: float, connections: int = 8
-) -> tuple[float, list[float]]:
-    """An open loop: requests scheduled at `rate`/s; latency counts from the scheduled time,
-    so a server that falls behind shows it."""
-    url = urlsplit(base)
-    latencies: list[list[float]] = [[] for _ in range(connections)]
-    per_connection = rate / connections
-    start = time.perf_counter() + 0.2
-
-    def worker(k: int) -> None:
-        conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
-        n = 0
-        try:
-            while True:
-                due = start + (n + k / connections) / per_connection
-                if due - start > duration_s:
-                    break
-                wait = due - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-                conn.request(
-                    "POST",
-                    "/v1/decisions",
-                    bodies[(n * connections + k) % len(bodies)],
-                    {"content-type": "application/json"},
-                )
-                response = conn.getresponse()
-                response.read()
-                latencies[k].append(time.perf_counter() - due)
-                n += 1
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    flat = [x for per in latencies for x in per]
-    achieved = len(flat) / (time.perf_counter() - start)
-    return achieved, flat
-
-
 def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str, object]:
     with bench_env(settings, "decisions") as env:
         topics = Topics(env.topic_prefix, settings.topic_partitions, settings.topic_replication)
@@ -341,25 +261,27 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         ads = _seed(env, plan)
         bodies = _bodies(plan)
         with api_server(env, workers=plan.workers) as base:
-            progress("warming up")
-            _closed_loop(base, "POST", "/v1/decisions", bodies, plan.connections, 2.0)
+            url = urlsplit(base)
+            host, port = url.hostname or "127.0.0.1", url.port or 80
+            deciding = [loadgen.request("POST", "/v1/decisions", url.netloc, b) for b in bodies]
+            bare = [loadgen.request("GET", "/healthz", url.netloc)]
+            progress(f"warming up the server and the broker, {plan.warmup_s:.0f}s")
+            loadgen.closed_loop(host, port, deciding, plan.connections, plan.warmup_s)
             fill_rate, dynamic_rate = _fill_rate(base, bodies)
             progress(f"decisions, closed loop, {plan.duration_s:.0f}s")
-            rps, closed = _closed_loop(
-                base, "POST", "/v1/decisions", bodies, plan.connections, plan.duration_s
+            rps, closed = loadgen.closed_loop(
+                host, port, deciding, plan.connections, plan.duration_s
             )
             creative_share = _creative_share(base)
             progress(f"bare endpoint (GET /healthz), closed loop, {plan.duration_s:.0f}s")
-            bare_rps, _ = _closed_loop(
-                base, "GET", "/healthz", [b""], plan.connections, plan.duration_s
-            )
+            bare_rps, _ = loadgen.closed_loop(host, port, bare, plan.connections, plan.duration_s)
             # latency where the machine is not saturated first: a saturated run leaves the
             # broker and the producer a backlog to work off
             half = max(rps / 2, 1.0)
             progress(f"decisions at half the closed loop's rate, {half:.0f} requests/s")
-            _, at_half = _fixed_rate(base, bodies, half, plan.duration_s)
+            _, at_half = loadgen.fixed_rate(host, port, deciding, half, plan.duration_s)
             progress(f"decisions at a fixed {plan.rate:.0f} requests/s")
-            achieved, fixed = _fixed_rate(base, bodies, plan.rate, plan.duration_s)
+            achieved, fixed = loadgen.fixed_rate(host, port, deciding, plan.rate, plan.duration_s)
             gc_pauses = _gc_pauses(base)
     at_rate = percentiles_ms(fixed)
     return {

@@ -113,6 +113,7 @@ def decisions_command(
     """Decisions/s and latency over HTTP on 1,000 ads, vs. a bare endpoint of the same server."""
     plan = decisions_bench.DecisionsPlan(
         duration_s=min(duration, 5.0) if quick else duration,
+        warmup_s=2.0 if quick else 10.0,
         rate=rate,
         connections=connections,
         workers=workers,
