@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -134,8 +135,8 @@ def answer(
 ) -> bytes:
     """The response body for a decoded (and, to explain, authorised) request; its records
     go to the decisions topic."""
-    started = datetime.now(UTC)
-    ctx, features = _context(svc, wanted, started, user_agent, client)
+    started = time.perf_counter()
+    ctx, features = _context(svc, wanted, datetime.now(UTC), user_agent, client)
     decision = DecisionRequest(
         [
             PlacementRequest(
@@ -155,9 +156,12 @@ def answer(
     links = svc.links
     placements = [render.placement_json(r, ctx, links, explain) for r in results]
     _log(svc, [d for r in results for d in render.decision_records(r, ctx)])
-    for r in results:
-        (_FILLED if r.choices else _NO_FILL).inc()
-    LATENCY.observe((datetime.now(UTC) - started).total_seconds())
+    filled = sum(1 for r in results if r.choices)
+    if filled:
+        _FILLED.inc(filled)
+    if filled < len(results):
+        _NO_FILL.inc(len(results) - filled)
+    LATENCY.observe(time.perf_counter() - started)
     return orjson.dumps({"placements": placements})
 
 
