@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kairos.adserver import catalog as catalogs
-from kairos.adserver import tracking
+from kairos.adserver import render, tracking
 from kairos.adserver.auction import Prediction
 from kairos.adserver.catalog import Catalog
 from kairos.adserver.context import RequestContext
@@ -335,6 +335,26 @@ def test_no_ad_or_creative_appears_twice_on_a_page(
     assert len({c.ad.id for c in served}) == len(served)
     assert len({c.creative.id for c in served}) == len(served)
     assert len(served) == min(flights * per_flight, len(keys) * count)  # fills while it can
+
+
+def test_each_choice_signs_the_cost_of_the_event_its_flight_pays_for() -> None:
+    signer = tracking.Signer(b"k" * 32)
+    links = render.Links("http://h", signer)
+    cat = build([flight("cpc", rate_type=RateType.CPC, price=0.5), flight("cpm", price=1.0)])
+    results = engine(cat).decide(
+        DecisionRequest([PlacementRequest("p1", count=2)], context()), None
+    )
+    (result,) = results
+    costs = {}
+    for choice in result.choices:
+        signed = render.sign(choice, result, context(), links)
+        urls = render.tracking_urls(signed, links)
+        assert len({u.split("?", 1)[1] for u in urls.values()}) == 2  # one query (+ n= for events)
+        query = _query(urls["impression"])
+        assert signer.verify(query, NOW.timestamp()) is tracking.Verdict.OK
+        costs[choice.candidate.flight.id] = {k: v for k, v in query.items() if k in {"mi", "mc"}}
+    assert set(costs["cpc"]) == {"mc"}  # clicks are charged
+    assert set(costs["cpm"]) == {"mi"}  # impressions are charged
 
 
 def test_expired_tracking_urls_do_not_count() -> None:

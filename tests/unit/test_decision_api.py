@@ -160,7 +160,8 @@ def test_tracking_counts_once_and_refuses_forgeries(
     click = ad["tracking"]["click"].removeprefix("http://127.0.0.1:8000")
     response = client.get(click, follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (302, "https://shop.example/")
-    assert len(sink.on(names.events(EventType.CLICK))) == 1
+    (clicked,) = [msgspec.json.decode(m.value) for m in sink.on(names.events(EventType.CLICK))]
+    assert clicked.get("cost") is None  # a CPM flight pays for impressions, not clicks
 
     query = parse_qs(urlsplit(click).query)
     forged = {k: v[0] for k, v in query.items()} | {"u": "https://evil.example/"}

@@ -104,7 +104,7 @@ def sign(
     return tracking.sign(links.signer, fields)
 
 
-_CHARGED = {RateType.CPM: tracking.COST["i"], RateType.CPC: tracking.COST["c"]}
+_CHARGED = {RateType.CPM: tracking.COST[Kind.IMPRESSION], RateType.CPC: tracking.COST[Kind.CLICK]}
 
 
 def tracking_urls(signed: tracking.Signed, links: Links) -> dict[str, str]:

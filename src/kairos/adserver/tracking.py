@@ -93,7 +93,8 @@ def event_id(kind: Kind, decision_id: str, name: str = "") -> str:
     return f"{prefix[kind]}-{decision_id}" + (f"-{name}" if name else "")
 
 
-COST = {"i": "mi", "c": "mc"}  # the field of each kind's cost (viewable and custom: none)
+# the field of the cost of each kind of event that is charged (viewable and custom: none)
+COST = {Kind.IMPRESSION: "mi", Kind.CLICK: "mc"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,7 @@ def _event(
         "flight_id": candidate.flight.id if candidate else None,
         "creative_id": candidate.creative.id if candidate else None,
         "elements": tracking.decode_elements(fields.get("el", "")),
-        "cost": float(fields.get(tracking.COST.get(kind.value, ""), 0) or 0) or None,
+        "cost": float(fields.get(tracking.COST.get(kind, ""), 0)) or None,
     }
     if kind is Kind.CLICK:
         return Click(**common, **ad)
