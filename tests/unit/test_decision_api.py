@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.types import Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
+from kairos import runtime
 from kairos.adserver.model import (
     Ad,
     Advertiser,
@@ -26,6 +27,7 @@ from kairos.adserver.model import (
     Targeting,
     Zone,
 )
+from kairos.adserver.tracking import Signer
 from kairos.api.app import create_app
 from kairos.api.fastpath import DecisionsFastPath
 from kairos.db import catalog as catalog_db
@@ -168,6 +170,21 @@ def test_tracking_counts_once_and_refuses_forgeries(
     response = client.get("/v1/t/c", params=forged, follow_redirects=False)
     assert response.headers["location"] == "https://shop.example/"  # the ad's own page
     assert len(sink.on(names.events(EventType.CLICK))) == 1  # and nothing counted
+
+
+def test_urls_of_the_previous_release_count_as_the_event_they_were_signed_for(
+    client: TestClient, sink: MemorySink, settings: Settings
+) -> None:
+    signer = Signer(runtime.tracking_key(settings))
+    expiry = str(int(datetime.now(UTC).timestamp()) + 60)
+    old = {"d": "d" * 32, "a": "ad-all", "p": "p1", "k": "", "g": "0", "x": expiry}
+    pixel = signer.sign(old | {"t": "i", "m": "0.002"})  # one URL per kind, its cost in m
+    assert client.get("/v1/t/i", params=pixel).status_code == 200
+    (event,) = sink.on(topics(settings).events(EventType.IMPRESSION))
+    assert msgspec.json.decode(event.value)["cost"] == pytest.approx(0.002)
+    response = client.get("/v1/t/c", params=pixel, follow_redirects=False)  # not a click URL
+    assert response.headers["location"] == "https://shop.example/"
+    assert sink.on(topics(settings).events(EventType.CLICK)) == []
 
 
 def test_custom_events_count_once_per_name_the_page_puts_in(

@@ -97,6 +97,24 @@ def event_id(kind: Kind, decision_id: str, name: str = "") -> str:
 COST = {Kind.IMPRESSION: "mi", Kind.CLICK: "mc"}
 
 
+# URLs of the previous release (one per kind, the kind signed in `t`, its cost in `m`) still
+# count within their life
+LEGACY_KIND, LEGACY_COST = "t", "m"
+
+
+def cost(kind: Kind, fields: dict[str, str]) -> float | None:
+    """The signed cost of this event, if it is charged."""
+    value = fields.get(COST[kind]) if kind in COST else None
+    if value is None and fields.get(LEGACY_KIND) == kind.value:
+        value = fields.get(LEGACY_COST)
+    return (float(value) or None) if value else None
+
+
+def of_kind(kind: Kind, fields: dict[str, str]) -> bool:
+    """False for a previous release's URL of another kind."""
+    return fields.get(LEGACY_KIND, kind.value) == kind.value
+
+
 @dataclass(frozen=True, slots=True)
 class Signed:
     """A choice's tracking query (its fields escaped, in canonical order) and signature."""

@@ -100,6 +100,8 @@ async def _track(request: Request, kind: Kind) -> tuple[Verdict, dict[str, str]]
     if kind is Kind.EVENT and not _EVENT_NAME.fullmatch(fields.get(tracking.NAME, "")):
         TRACKED.labels(kind.value, "bad_name").inc()  # e.g. "{name}" left unreplaced
         return Verdict.FORGED, fields
+    if verdict is Verdict.OK and not tracking.of_kind(kind, fields):
+        verdict = Verdict.FORGED  # a previous release's URL of another event
     if verdict is Verdict.OK and kind is Kind.CLICK and tracking.landing(signer, fields) is None:
         verdict = Verdict.FORGED  # the product's page was changed
     if verdict is not Verdict.OK:
@@ -152,7 +154,7 @@ def _event(
         "flight_id": candidate.flight.id if candidate else None,
         "creative_id": candidate.creative.id if candidate else None,
         "elements": tracking.decode_elements(fields.get("el", "")),
-        "cost": float(fields.get(tracking.COST.get(kind, ""), 0)) or None,
+        "cost": tracking.cost(kind, fields),
     }
     if kind is Kind.CLICK:
         return Click(**common, **ad)
