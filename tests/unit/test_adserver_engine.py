@@ -310,7 +310,11 @@ def test_tracking_urls_carry_any_value_and_verify(ad_id: str, landing: str, prod
         assert (got["a"], got["u"], got["mc"]) == (ad_id, landing, "0.5")
         assert signer.verify(got, NOW.timestamp()) is tracking.Verdict.OK
         assert tracking.landing(signer, got) == landing
-    to_product = _query(signed.landing_url("http://h", signer, product))
+    assert signed.urls("http://h") == {k: signed.url("http://h", k) for k in tracking.Kind}
+    click = signed.url("http://h", tracking.Kind.CLICK)
+    to_product_url = signed.landing_url("http://h", signer, product)
+    assert signed.landing_url("http://h", signer, product, click) == to_product_url
+    to_product = _query(to_product_url)
     assert signer.verify(to_product, NOW.timestamp()) is tracking.Verdict.OK
     assert tracking.landing(signer, to_product) == product
     other = to_product | {"l": product + "x"}  # a product's page cannot be changed

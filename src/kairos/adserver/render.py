@@ -59,8 +59,11 @@ def ad_json(
     if choice.combination is None:
         contents["html"] = creative_html(choice, urls["click"])
     else:
+        click = urls["click"]
         contents |= dynamic.contents(
-            choice, urls, lambda landing: signed.landing_url(links.base_url, links.signer, landing)
+            choice,
+            urls,
+            lambda landing: signed.landing_url(links.base_url, links.signer, landing, click),
         )
     body = {
         "decision_id": choice.decision_id,
@@ -108,12 +111,12 @@ _CHARGED = {RateType.CPM: tracking.COST[Kind.IMPRESSION], RateType.CPC: tracking
 
 
 def tracking_urls(signed: tracking.Signed, links: Links) -> dict[str, str]:
-    base = links.base_url
+    urls = signed.urls(links.base_url)
     return {
-        "impression": signed.url(base, Kind.IMPRESSION),
-        "viewable": signed.url(base, Kind.VIEWABLE),
-        "click": signed.url(base, Kind.CLICK),
-        "event": signed.url(base, Kind.EVENT),
+        "impression": urls[Kind.IMPRESSION],
+        "viewable": urls[Kind.VIEWABLE],
+        "click": urls[Kind.CLICK],
+        "event": urls[Kind.EVENT],
     }
 
 

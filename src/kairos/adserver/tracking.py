@@ -124,22 +124,42 @@ class Signed:
 
     def url(self, base: str, kind: Kind) -> str:
         """`base` is the server's public URL."""
-        link = f"{base}/v1/t/{kind.value}?{self.query}&{SIGNATURE}={self.signature}"
-        return link + f"&{NAME}={NAME_PLACEHOLDER}" if kind is Kind.EVENT else link
+        link = f"{base}{_PATHS[kind]}{self.query}&{SIGNATURE}={self.signature}"
+        return link + _EVENT_NAME if kind is Kind.EVENT else link
 
-    def landing_url(self, base: str, signer: Signer, landing: str) -> str:
-        """The click URL that lands on `landing` (a product's page) instead of `u`."""
+    def urls(self, base: str) -> dict[Kind, str]:
+        """`url` of every kind."""
+        tail = f"{self.query}&{SIGNATURE}={self.signature}"
+        found = {kind: f"{base}{path}{tail}" for kind, path in _PATHS.items()}
+        found[Kind.EVENT] += _EVENT_NAME
+        return found
+
+    def landing_url(self, base: str, signer: Signer, landing: str, click: str = "") -> str:
+        """The click URL that lands on `landing` (a product's page) instead of `u`; `click`
+        is this choice's click URL when already made."""
         chained = signer.sign_canonical(f"{self.signature}\n{landing}")
-        _, _, quoted = _pair(LANDING, landing)
-        return f"{self.url(base, Kind.CLICK)}&{quoted}&{LANDING_SIGNATURE}={chained}"
+        quoted = landing if _KEPT.match(landing) else _escaped(landing)
+        click = click or self.url(base, Kind.CLICK)
+        return f"{click}&{LANDING}={quoted}&{LANDING_SIGNATURE}={chained}"
+
+
+_PATHS = {kind: f"/v1/t/{kind.value}?" for kind in Kind}
+_EVENT_NAME = f"&{NAME}={NAME_PLACEHOLDER}"
 
 
 def sign(signer: Signer, fields: dict[str, str]) -> Signed:
     """`fields` must hold d, a, p, k, x and u (the landing page); mi and mc are the impression's
     and the click's costs, el the creative's elements."""
-    pairs = sorted([_pair(k, v) for k, v in fields.items()])
-    signature = signer.sign_canonical("&".join([plain for _, plain, _ in pairs]))
-    return Signed("&".join([quoted for _, _, quoted in pairs]), signature)
+    keys = sorted(fields)
+    plain = [f"{k}={fields[k]}" for k in keys]
+    signature = signer.sign_canonical("&".join(plain))
+    if _KEPT.match("".join([fields[k] for k in keys])):  # nothing to escape
+        return Signed("&".join(plain), signature)
+    quoted = [
+        text if _KEPT.match(fields[k]) else f"{k}={_escaped(fields[k])}"
+        for k, text in zip(keys, plain, strict=True)
+    ]
+    return Signed("&".join(quoted), signature)
 
 
 def landing(signer: Signer, fields: dict[str, str]) -> str | None:
@@ -150,14 +170,6 @@ def landing(signer: Signer, fields: dict[str, str]) -> str | None:
         return fields.get("u", "")
     expected = signer.sign_canonical(f"{fields.get(SIGNATURE, '')}\n{product}")
     return product if hmac.compare_digest(fields.get(LANDING_SIGNATURE, ""), expected) else None
-
-
-Pair = tuple[str, str, str]  # (key, "key=value", "key=value" escaped for a query)
-
-
-def _pair(key: str, value: str) -> Pair:
-    plain = f"{key}={value}"
-    return key, plain, plain if _KEPT.match(value) else f"{key}={_escaped(value)}"
 
 
 _KEPT = re.compile(r"[A-Za-z0-9._~-]*\Z")  # what a query value carries unescaped
