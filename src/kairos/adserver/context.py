@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,8 +50,16 @@ class RequestContext:
             placement_id,
         )
 
-    def variables(self) -> dict[str, object]:
-        """The names a targeting expression can use: features, key-values, context."""
+    def variables(self) -> Mapping[str, object]:
+        """The names a targeting expression can use: features, key-values, context (made
+        once per context: targeting and creative rules both read them)."""
+        made: Mapping[str, object] | None = self.__dict__.get("_variables")
+        if made is None:
+            made = self._variables()
+            object.__setattr__(self, "_variables", made)
+        return made
+
+    def _variables(self) -> dict[str, object]:
         context: dict[str, object] = {
             "country": self.country,
             "region": self.region,

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from kairos.adserver import auction, caps
 from kairos.adserver.auction import Prediction, Scorer, Won
 from kairos.adserver.catalog import Candidate, Catalog, PlacementInfo
@@ -148,9 +146,8 @@ class Engine:
         ranked = self._ranking(info, ctx, page, flights)
         masks = Masks(flights, targeted, frozenset(wanted.ad_types))
         kept = self._ad_steps(ranked, masks, ctx, page)
-        survivors = np.flatnonzero(kept)
-        ad_ids = ranked.ad_ids
-        eligible = tuple([ad_ids[p] for p in survivors[:MAX_LOGGED].tolist()])
+        survivors = kept.nonzero()[0]  # (1-D: flatnonzero without its wrappers)
+        eligible = tuple(ranked.ad_id_array[survivors[:MAX_LOGGED]].tolist())
         trail = explain(ranked, kept, masks, ctx, page, self) if page.request.explain else []
         choices = self._choose(info, wanted, ctx, ranked, kept, page)
         if page.request.explain:
@@ -220,13 +217,13 @@ class Engine:
         choices: list[Choice] = []
         kept = kept.copy()
         while len(choices) < max(wanted.count, 1):
-            biddable = np.flatnonzero(kept & ranked.biddable(floor))
+            biddable = (kept & ranked.biddable(floor)).nonzero()[0]
             if static:
                 won = auction.lottery([ranked.bid(p) for p in ranked.tier(biddable)], self.rng)
             else:  # the winner and the runner-up who sets the price
                 won = ranked.second_price(ranked.tier(biddable[:2]), floor)
             if won is None:
-                house = np.flatnonzero(kept & ranked.house)
+                house = (kept & ranked.house).nonzero()[0]
                 won = auction.house([ranked.bid(p) for p in house.tolist()], self.rng)
             if won is None:
                 break

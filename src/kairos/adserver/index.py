@@ -165,13 +165,19 @@ class FlightIndex:
         if not self.expressions:
             return None
         variables = ctx.variables()
-        key = tuple(_frozen(variables.get(name)) for name in self._expression_reads)
+        key = tuple(map(variables.get, self._expression_reads))
         try:
             return self._held[key]  # requests that agree on what expressions read
         except KeyError:
             pass
-        except TypeError:  # a value that cannot be a key: evaluate every time
-            return self._evaluated(variables)
+        except TypeError:  # a list (keywords, a feature) as a tuple, else evaluate every time
+            key = tuple(_frozen(value) for value in key)
+            try:
+                return self._held[key]
+            except KeyError:
+                pass
+            except TypeError:
+                return self._evaluated(variables)
         mask = self._evaluated(variables)
         if len(self._held) >= MAX_REMEMBERED:
             self._held.clear()

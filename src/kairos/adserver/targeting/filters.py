@@ -91,7 +91,7 @@ def expression(t: Targeting, _timezone: str, ctx: RequestContext) -> str | None:
     parsed = compiled(t.expression)
     if isinstance(parsed, str):
         return f"invalid expression: {parsed}"
-    return None if parsed.evaluate(_variables(ctx)) else f"expression false: {t.expression}"
+    return None if parsed.evaluate(ctx.variables()) else f"expression false: {t.expression}"
 
 
 CHECKS: tuple[Check, ...] = (
@@ -181,20 +181,6 @@ def _zone(name: str) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
-
-
-_last_variables: tuple[RequestContext | None, dict[str, object]] = (None, {})
-
-
-def _variables(ctx: RequestContext) -> dict[str, object]:
-    """`ctx.variables()`, built once per request rather than once per candidate flight: the
-    last context is remembered by identity (and held, so its id cannot be reused)."""
-    global _last_variables
-    last, variables = _last_variables
-    if last is not ctx:
-        variables = ctx.variables()
-        _last_variables = (ctx, variables)
-    return variables
 
 
 @lru_cache(maxsize=4096)
