@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from kairos.adserver import auction, caps
 from kairos.adserver.auction import Prediction, Scorer, Won
@@ -260,12 +260,9 @@ class Engine:
             return None
         combination, share, options = self.compose(choice.candidate, found, ctx, self.rng)
         ASSEMBLY.inc(time.perf_counter() - started)
-        return replace(
-            choice,
-            combination=combination,
-            combination_share=share,
-            template=template,
-            options=options,
+        # (not `dataclasses.replace`: it inspects the fields on every call)
+        return Choice(
+            choice.decision_id, choice.candidate, choice.won, combination, template, share, options
         )
 
     def _served(
