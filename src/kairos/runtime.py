@@ -44,11 +44,11 @@ def pseudonymizer(settings: Settings) -> Pseudonymizer:
     return Pseudonymizer(pseudonym_key(settings))
 
 
-def kafka_sink(settings: Settings) -> KafkaSink:
+def kafka_sink(settings: Settings, linger_ms: int | None = None) -> KafkaSink:
     return KafkaSink(
         settings.bootstrap_servers,
         timeout_ms=settings.produce_timeout_ms,
-        linger_ms=settings.produce_linger_ms,
+        linger_ms=settings.produce_linger_ms if linger_ms is None else linger_ms,
     )
 
 

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1)
     produce_timeout_ms: int = Field(default=5000, ge=100, description="Delivery deadline per event")
     produce_linger_ms: int = Field(default=20, ge=0, le=1000, description="Producer batching wait")
+    decision_log_linger_ms: int = Field(
+        default=100,
+        ge=0,
+        le=1000,
+        description="Batching wait of the decision-log producer (never awaited by a request)",
+    )
 
     # Stream processing
     stream_group: str = Field(default="kairos-stream", description="Consumer group of processors")

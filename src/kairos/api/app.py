@@ -60,6 +60,7 @@ def create_app(
         if own_sink:
             _ensure_topics(settings)
         active_sink = sink or runtime.kafka_sink(settings)
+        decision_sink = sink or runtime.kafka_sink(settings, settings.decision_log_linger_ms)
         active_engine = engine or runtime.database(settings)
         ingestor = Ingestor(
             active_sink,
@@ -87,6 +88,7 @@ def create_app(
             pseudonymize=pseudonymizer,
             geo=geo,
             replays=Replays(),
+            decision_sink=decision_sink,
         )
         await adserver.start()
         if own_sink:  # a real cluster: follow the models `kairos learn` publishes
@@ -102,6 +104,7 @@ def create_app(
                 await asyncio.wait(pending, timeout=5)
             if own_sink:
                 active_sink.close()
+                decision_sink.close()
             if engine is None:
                 active_engine.dispose()
 

@@ -201,9 +201,9 @@ def _log(svc: Services, records: list[Any]) -> None:
     messages = [
         Message(topic, (r.user_key or r.decision_id).encode(), _ENCODER.encode(r)) for r in records
     ]
-    enqueued = svc.sink.send_nowait(messages, _log_failed)
+    enqueued = svc.decision_sink.send_nowait(messages, _log_failed)
     if enqueued < len(messages):
-        task = asyncio.get_running_loop().create_task(svc.sink.send(messages[enqueued:]))
+        task = asyncio.get_running_loop().create_task(svc.decision_sink.send(messages[enqueued:]))
         task.add_done_callback(_logged)
         svc.pending_logs.add(task)
         task.add_done_callback(svc.pending_logs.discard)

@@ -34,6 +34,9 @@ class Services:
     pseudonymize: Callable[[str], str]
     geo: GeoLookup
     replays: Replays
+    # decision logs: a producer of their own that batches longer (nothing waits for them);
+    # the same as `sink` when a test gives one
+    decision_sink: MessageSink
     pending_logs: set[asyncio.Task[None]] = field(default_factory=set)
 
 
