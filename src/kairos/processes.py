@@ -15,3 +15,12 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> N
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout_s: float = 30.0) -> None:
+    """`stop_process` for several at once: all are asked to stop before any is waited for."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        stop_process(process, timeout_s)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from types import FrameType
 
 import typer
@@ -16,10 +18,11 @@ from kairos import runtime
 from kairos.api.app import create_app
 from kairos.cli.common import clean_errors, console, local_broker, settings_of
 from kairos.db import migrate
+from kairos.errors import KairosError
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.local import fetch_jars
 from kairos.logs import kv
-from kairos.processes import stop_process
+from kairos.processes import stop_process, stop_processes
 from kairos.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,23 +46,52 @@ def api(
     """Serve the REST API only (the broker and database must already be there)."""
     settings = _bind(settings_of(ctx), host, port)
     if workers == 1:
-        _serve(settings, access_log)
+        _serve(settings, access_log, reuse_port=os.environ.get(WORKER) == "1")
         return
-    # Workers are separate processes: they read the same settings from the environment.
-    os.environ.update({"KAIROS_HOST": settings.host, "KAIROS_PORT": str(settings.port)})
-    uvicorn.run(
-        "kairos.api.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        access_log=access_log,
-        log_config=None,
-    )
+    with clean_errors():
+        _supervise(settings, workers, access_log)
 
 
-def _serve(settings: Settings, access_log: bool = False) -> None:
-    uvicorn.run(
+WORKER = "KAIROS_API_WORKER"  # set in the workers `kairos api --workers N` starts
+STARTUP_S = 30.0  # a worker that exits sooner than this after starting is not restarted
+
+
+def _supervise(settings: Settings, workers: int, access_log: bool) -> None:
+    """`workers` processes of `kairos api` on one port, each with a listening socket of its own
+    (SO_REUSEPORT), so that the kernel spreads connections over them: with one socket shared
+    by all (uvicorn's workers) whichever process is awake takes the new connections, and a
+    burst of keep-alive connections can all land on one. Settings reach the workers through
+    the environment; a worker that dies is restarted, one that cannot start stops them all."""
+    env = os.environ | {
+        "KAIROS_HOST": settings.host,
+        "KAIROS_PORT": str(settings.port),
+        WORKER: "1",
+    }
+    command = [sys.executable, "-m", "kairos", "api", *(["--access-log"] if access_log else [])]
+
+    def start() -> tuple[subprocess.Popen[bytes], float]:
+        return subprocess.Popen(command, env=env), time.monotonic()
+
+    children = [start() for _ in range(workers)]
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            time.sleep(0.5)
+            for n, (child, started) in enumerate(children):
+                if child.poll() is None:
+                    continue
+                if time.monotonic() - started < STARTUP_S:
+                    raise KairosError(f"an API worker exited with {child.returncode} on start-up")
+                log.warning("api worker exited", extra=kv(pid=child.pid, code=child.returncode))
+                children[n] = start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_processes([child for child, _ in children])
+
+
+def _serve(settings: Settings, access_log: bool = False, reuse_port: bool = False) -> None:
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -67,6 +99,22 @@ def _serve(settings: Settings, access_log: bool = False) -> None:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+    server = uvicorn.Server(config)
+    if reuse_port:
+        server.run(sockets=[_reuse_port_socket(settings)])
+    else:
+        server.run()
+    if not server.started:  # as `uvicorn.run`: a failed start is a failed command
+        raise SystemExit(3)
+
+
+def _reuse_port_socket(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.host, settings.port))  # uvicorn listens once the app has started
+    return sock
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
