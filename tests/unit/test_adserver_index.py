@@ -3,6 +3,9 @@ flight by flight: targeting, dates, caps."""
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -184,3 +187,35 @@ def test_recent_decisions_count_what_is_within_their_bounds(
         expected = sum(1 for t, k in kept if t >= since and key in k)
         assert recent.count("u", key, since) == expected
         assert (key in recent.keys("u")) == any(key in k for _, k in kept)
+
+
+def test_idle_users_are_forgotten_while_others_are_recorded() -> None:
+    recent = caps.RecentDecisions(horizon_s=60)
+    recent.record("idle", 0.0, ("flight:f1",))
+    for n in range(3000):
+        recent.record(f"u{n}", 100.0, ("flight:f1",))
+    done, errors = threading.Event(), []
+
+    def forget() -> None:  # as the refresh thread does, while requests record
+        while not done.is_set():
+            try:
+                recent.forget_idle(100.0)
+            except RuntimeError as error:  # e.g. the users changed during the sweep
+                errors.append(error)
+            time.sleep(0.0005)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns between any two steps
+    thread = threading.Thread(target=forget)
+    thread.start()
+    try:
+        for n in range(3000):
+            recent.record(f"new{n}", 100.0, ("flight:f1",))
+    finally:
+        done.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert recent.keys("idle") == {}
+    assert recent.count("new2999", "flight:f1", 0.0) == 1
+    assert len(recent) == 6000

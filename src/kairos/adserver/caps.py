@@ -9,6 +9,7 @@ cap. Caps are keyed only on users who consented; without consent they cannot be 
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Mapping
@@ -48,8 +49,14 @@ class RecentDecisions:
         self.per_user = per_user
         self._by_user: dict[str, deque[tuple[float, tuple[str, ...]]]] = {}
         self._times: dict[str, dict[str, deque[float]]] = {}
+        # `forget_idle` runs in the refresh thread while requests record: they take turns
+        self._lock = threading.Lock()
 
     def record(self, user_key: str, at: float, keys: tuple[str, ...]) -> None:
+        with self._lock:
+            self._record(user_key, at, keys)
+
+    def _record(self, user_key: str, at: float, keys: tuple[str, ...]) -> None:
         recent = self._by_user.get(user_key)
         if recent is None:
             recent = self._by_user[user_key] = deque()
@@ -84,9 +91,10 @@ class RecentDecisions:
     def forget_idle(self, now: float) -> None:
         """Drop users with nothing inside the horizon (call now and then)."""
         cutoff = now - self.horizon_s
-        for user_key in [u for u, r in self._by_user.items() if not r or r[-1][0] < cutoff]:
-            del self._by_user[user_key]
-            del self._times[user_key]
+        with self._lock:
+            for user_key in [u for u, r in self._by_user.items() if not r or r[-1][0] < cutoff]:
+                del self._by_user[user_key]
+                del self._times[user_key]
 
     def __len__(self) -> int:
         return len(self._by_user)
