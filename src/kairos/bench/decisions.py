@@ -60,7 +60,7 @@ class DecisionsPlan:
     # the broker's JIT compiles the produce path over the first seconds of decision logs,
     # taking a good part of a core from the API meanwhile: measure after it settles
     warmup_s: float = 10.0
-    connections: int = 4
+    connections: int = 4  # of the closed loops; the CLI gives 4 per API worker
     workers: int = 1  # API processes serving both the decisions and the bare endpoint
     rate: float = 1000.0  # requests/s of the fixed-rate run
     ads: int = 1000
@@ -305,6 +305,7 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "creative_share_of_decision_time": round(creative_share, 3),
         "placements_per_request": 3,
         "api_workers": plan.workers,
+        "closed_loop_connections": plan.connections,
         "gc_pauses": gc_pauses,
         "gc_thresholds": list(settings.gc_thresholds),
     }

@@ -107,7 +107,9 @@ def decisions_command(
     quick: bool = QUICK,
     rate: float = typer.Option(1000.0, help="Requests/s of the fixed-rate latency run"),
     duration: float = typer.Option(20.0, help="Seconds per measurement"),
-    connections: int = typer.Option(4, min=1, help="Connections of the closed-loop runs"),
+    connections: int | None = typer.Option(
+        None, min=1, help="Connections of the closed-loop runs [default: 4 per API worker]"
+    ),
     workers: int = typer.Option(1, min=1, help="API worker processes (both endpoints)"),
 ) -> None:
     """Decisions/s and latency over HTTP on 1,000 ads, vs. a bare endpoint of the same server."""
@@ -115,7 +117,9 @@ def decisions_command(
         duration_s=min(duration, 5.0) if quick else duration,
         warmup_s=2.0 if quick else 10.0,
         rate=rate,
-        connections=connections,
+        # the kernel spreads connections over the workers by hash: a few per worker keep
+        # each one busy
+        connections=connections or 4 * workers,
         workers=workers,
     )
     _report("decisions", json_path, lambda: decisions_bench.run(settings_of(ctx), plan, _progress))
