@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -30,13 +31,21 @@ def pseudonym_key(settings: Settings) -> bytes:
 
 
 def _read_or_create_key(path: Path) -> bytes:
+    """Several processes (API workers) may start at once on a fresh data directory: each writes
+    a key of its own aside and links it into place, which only the first can do, so that no
+    one ever reads a file still being written and all use the same key."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip().encode()
-    with os.fdopen(fd, "w") as handle:  # several workers may race here: O_EXCL picks one
-        handle.write(secrets.token_hex(32))
+    if not path.exists():
+        aside = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        try:
+            os.link(aside, path)  # atomic; refused when another process got there first
+        except FileExistsError:
+            pass
+        finally:
+            aside.unlink()
     return path.read_text().strip().encode()
 
 

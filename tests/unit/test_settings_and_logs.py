@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,29 @@ def test_generated_pseudonym_key_is_kept(tmp_path: Path) -> None:
     assert len(first) == 64
     key_file = tmp_path / "secrets" / "pseudonym.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_workers_starting_at_once_generate_one_key(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    start, keys = threading.Barrier(8), []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # take turns between any two steps, as racing processes would
+
+    def worker() -> None:
+        start.wait()
+        keys.append(pseudonym_key(settings))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(set(keys)) == 1
+    assert len(keys[0]) == 64  # nobody read the file while it was being written
+    assert [f.name for f in (tmp_path / "secrets").iterdir()] == ["pseudonym.key"]
 
 
 def test_key_value_log_lines() -> None:
