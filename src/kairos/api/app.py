@@ -146,8 +146,3 @@ def _ensure_topics(settings: Settings) -> None:
         ensure_topics(settings.bootstrap_servers, runtime.topics(settings).specs(), timeout_s=10)
     except KafkaUnavailable as exc:  # serve anyway: /readyz says not ready, events get 503
         log.warning("could not ensure topics at start-up", extra=kv(reason=exc.message))
-
-
-def app_from_environment() -> FastAPI:
-    """Factory for `uvicorn --factory` (several workers): settings read from the environment."""
-    return create_app(Settings())

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from fastapi import Request
 
 from kairos.errors import PayloadTooLarge
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+    return await collect(request.stream(), request.headers.get("content-length"), limit)
+
+
+async def collect(chunks: AsyncIterator[bytes], declared: str | None, limit: int) -> bytes:
+    """The body from its chunks, refused as soon as it is known to be over `limit` (by its
+    declared `Content-Length` first)."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)

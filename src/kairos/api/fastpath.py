@@ -10,12 +10,15 @@ on to the application unchanged.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kairos.api import decisions
+from kairos.api.body import collect
 from kairos.api.errors import rendered
 from kairos.api.state import Services
-from kairos.errors import KairosError, PayloadTooLarge
+from kairos.errors import KairosError
 
 PATH = "/v1/decisions"
 _JSON = (b"content-type", b"application/json")
@@ -41,17 +44,13 @@ class DecisionsFastPath:
         svc: Services = scope["app"].state.services
         extra: list[tuple[bytes, bytes]]
         try:
-            body = await _body(receive, headers.get(b"content-length"), svc.settings.max_body_bytes)
+            declared = _text(headers.get(b"content-length"))
+            body = await collect(_chunks(receive), declared, svc.settings.max_body_bytes)
             wanted = decisions.decode(body)
-            agent = headers.get(b"user-agent")
             client = scope.get("client")
             status, extra = 200, []
             payload = decisions.answer(
-                svc,
-                wanted,
-                False,
-                agent.decode("latin-1") if agent is not None else None,
-                client[0] if client else None,
+                svc, wanted, False, _text(headers.get(b"user-agent")), client[0] if client else None
             )
         except KairosError as exc:
             status, payload, more = rendered(exc)
@@ -65,22 +64,16 @@ class DecisionsFastPath:
         await send({"type": "http.response.body", "body": payload})
 
 
-async def _body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it is known to be over `limit`."""
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        size = declared.decode()
-        raise PayloadTooLarge(f"body of {size} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    received = 0
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body's chunks from the ASGI messages."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        received += len(chunk)
-        if received > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+            return
+        yield message.get("body", b"")
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar, cast
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar, cast
 
 import uvloop
 
@@ -155,20 +155,16 @@ async def _open(
     return len(latencies) / (time.perf_counter() - start), latencies
 
 
-def _run(make: Callable[[], Awaitable[T]]) -> T:
+def _run(load: Coroutine[Any, Any, T]) -> T:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_awaited(make))
-
-
-async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
-    return await make()
+        return runner.run(load)
 
 
 def closed_loop(
     host: str, port: int, requests: Sequence[bytes], connections: int, duration_s: float
 ) -> tuple[int, list[float]]:
     """Requests/s and each request's latency in seconds; any status but 200 is an error."""
-    return _run(lambda: _closed(host, port, requests, connections, duration_s))
+    return _run(_closed(host, port, requests, connections, duration_s))
 
 
 def fixed_rate(
@@ -180,4 +176,4 @@ def fixed_rate(
     connections: int = 16,
 ) -> tuple[float, list[float]]:
     """Achieved requests/s and each request's latency in seconds from when it was due."""
-    return _run(lambda: _open(host, port, requests, rate, duration_s, connections))
+    return _run(_open(host, port, requests, rate, duration_s, connections))

@@ -22,7 +22,7 @@ from kairos.errors import KairosError
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.local import fetch_jars
 from kairos.logs import kv
-from kairos.processes import stop_process, stop_processes
+from kairos.processes import stop_processes
 from kairos.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,10 @@ def _supervise(settings: Settings, workers: int, access_log: bool) -> None:
         "KAIROS_PORT": str(settings.port),
         WORKER: "1",
     }
-    command = [sys.executable, "-m", "kairos", "api", *(["--access-log"] if access_log else [])]
+    command = ["api", *(["--access-log"] if access_log else [])]
 
     def start() -> tuple[subprocess.Popen[bytes], float]:
-        return subprocess.Popen(command, env=env), time.monotonic()
+        return _child(*command, env=env), time.monotonic()
 
     children = [start() for _ in range(workers)]
     signal.signal(signal.SIGTERM, _interrupt)
@@ -121,10 +121,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _child(*command: str) -> subprocess.Popen[bytes]:
-    """Another `kairos` process (same settings, from the environment) supervised by `up`."""
+def _child(*command: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Another `kairos` process (same settings, from the environment) supervised here."""
     log.info("starting", extra=kv(process=" ".join(command)))
-    return subprocess.Popen([sys.executable, "-m", "kairos", *command])
+    return subprocess.Popen([sys.executable, "-m", "kairos", *command], env=env)
 
 
 def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> None:
@@ -173,8 +173,7 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
     except KeyboardInterrupt:
         pass
     finally:
-        for child in children:
-            stop_process(child)
+        stop_processes(children)
         if broker is not None and started_broker:
             console.print("stopping the local Kafka broker…")
             broker.stop()
