@@ -124,11 +124,10 @@ class Signed:
 
     def url(self, base: str, kind: Kind) -> str:
         """`base` is the server's public URL."""
-        link = f"{base}{_PATHS[kind]}{self.query}&{SIGNATURE}={self.signature}"
-        return link + _EVENT_NAME if kind is Kind.EVENT else link
+        return self.urls(base)[kind]
 
     def urls(self, base: str) -> dict[Kind, str]:
-        """`url` of every kind."""
+        """The URL of every kind, made at once."""
         tail = f"{self.query}&{SIGNATURE}={self.signature}"
         found = {kind: f"{base}{path}{tail}" for kind, path in _PATHS.items()}
         found[Kind.EVENT] += _EVENT_NAME
@@ -138,9 +137,8 @@ class Signed:
         """The click URL that lands on `landing` (a product's page) instead of `u`; `click`
         is this choice's click URL when already made."""
         chained = signer.sign_canonical(f"{self.signature}\n{landing}")
-        quoted = landing if _KEPT.match(landing) else _escaped(landing)
         click = click or self.url(base, Kind.CLICK)
-        return f"{click}&{LANDING}={quoted}&{LANDING_SIGNATURE}={chained}"
+        return f"{click}&{LANDING}={_quoted(landing)}&{LANDING_SIGNATURE}={chained}"
 
 
 _PATHS = {kind: f"/v1/t/{kind.value}?" for kind in Kind}
@@ -155,11 +153,7 @@ def sign(signer: Signer, fields: dict[str, str]) -> Signed:
     signature = signer.sign_canonical("&".join(plain))
     if _KEPT.match("".join([fields[k] for k in keys])):  # nothing to escape
         return Signed("&".join(plain), signature)
-    quoted = [
-        text if _KEPT.match(fields[k]) else f"{k}={_escaped(fields[k])}"
-        for k, text in zip(keys, plain, strict=True)
-    ]
-    return Signed("&".join(quoted), signature)
+    return Signed("&".join([f"{k}={_quoted(fields[k])}" for k in keys]), signature)
 
 
 def landing(signer: Signer, fields: dict[str, str]) -> str | None:
@@ -173,6 +167,11 @@ def landing(signer: Signer, fields: dict[str, str]) -> str | None:
 
 
 _KEPT = re.compile(r"[A-Za-z0-9._~-]*\Z")  # what a query value carries unescaped
+
+
+def _quoted(value: str) -> str:
+    """`value` as a query carries it (most need no escaping: no cache lookup for them)."""
+    return value if _KEPT.match(value) else _escaped(value)
 
 
 @lru_cache(maxsize=8192)  # click-through URLs repeat across decisions
