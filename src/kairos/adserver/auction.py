@@ -40,14 +40,14 @@ class Scorer(Protocol):
     def predict(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class Bid:
     candidate: Candidate
     prediction: Prediction
     ecpm: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class Won:
     bid: Bid
     clearing_ecpm: float

@@ -9,7 +9,11 @@ from datetime import datetime
 Scalar = str | int | float | bool | None
 
 
-@dataclass(frozen=True)
+# Plain slotted dataclasses, not frozen, for what is made per request (this, the placement
+# requests and results, choices, bids, masks, signed queries, links): a frozen dataclass's
+# `__init__` sets each field through `object.__setattr__`, six times the cost, several times
+# per decision. Nothing changes them once made.
+@dataclass(slots=True)
 class RequestContext:
     now: datetime  # timezone-aware
     user_key: str | None = None  # pseudonymous; None without an id
@@ -26,6 +30,9 @@ class RequestContext:
     properties: dict[str, Scalar] = field(default_factory=dict)  # request key-values
     features: dict[str, object] = field(default_factory=dict)  # the user's snapshot (consent)
     placement_id: str | None = None
+    _variables: Mapping[str, object] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def at_placement(
         self, site_id: str, zone_id: str, properties: dict[str, Scalar], placement_id: str
@@ -53,13 +60,11 @@ class RequestContext:
     def variables(self) -> Mapping[str, object]:
         """The names a targeting expression can use: features, key-values, context (made
         once per context: targeting and creative rules both read them)."""
-        made: Mapping[str, object] | None = self.__dict__.get("_variables")
-        if made is None:
-            made = self._variables()
-            object.__setattr__(self, "_variables", made)
-        return made
+        if self._variables is None:
+            self._variables = self._made_variables()
+        return self._variables
 
-    def _variables(self) -> dict[str, object]:
+    def _made_variables(self) -> dict[str, object]:
         context: dict[str, object] = {
             "country": self.country,
             "region": self.region,

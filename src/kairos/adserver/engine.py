@@ -52,7 +52,7 @@ class DecisionIds:
         return f"{self._prefix}{self._next():016x}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class PlacementRequest:
     key: str  # placement id or the page's div name
     ad_types: tuple[str, ...] = ()  # narrower than the placement's, if given
@@ -62,14 +62,14 @@ class PlacementRequest:
     zone_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class DecisionRequest:
     placements: Sequence[PlacementRequest]
     ctx: RequestContext
     explain: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class Choice:
     decision_id: str
     candidate: Candidate
@@ -85,7 +85,7 @@ class Choice:
         return self.won.propensity * self.combination_share
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class PlacementResult:
     request: PlacementRequest
     info: PlacementInfo | None

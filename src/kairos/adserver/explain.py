@@ -34,7 +34,7 @@ class Dropped:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class Masks:
     flights: Mask  # flights that passed every flight-level step for this placement
     targeted: Mask  # flights whose targeting lets the placement's context through

@@ -115,7 +115,7 @@ def of_kind(kind: Kind, fields: dict[str, str]) -> bool:
     return fields.get(LEGACY_KIND, kind.value) == kind.value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class Signed:
     """A choice's tracking query (its fields escaped, in canonical order) and signature."""
 

@@ -18,6 +18,7 @@ more with a second, different set of placeholders — and then always rendered i
 from __future__ import annotations
 
 import re
+import secrets
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
@@ -87,9 +88,9 @@ def compiled(body: str) -> jinja2.Template:
 MEMO_SIZE = 4096
 CHECKS = 8  # combinations of a template checked with a second placeholder set
 Piece = str | tuple[int, bool]  # text, or (which URL, escaped or not)
-_memo: OrderedDict[tuple[int, tuple[tuple[str, str], ...]], tuple[Template, list[Piece] | None]] = (
-    OrderedDict()
-)
+# template, its page cut at the URLs (None: rendered in full), the products in URL order
+_Found = tuple[Template, list[Piece] | None, list[Any]]
+_memo: OrderedDict[tuple[int, tuple[tuple[str, str], ...]], _Found] = OrderedDict()
 _checked: dict[int, tuple[Template, int]] = {}  # template -> checks passed (-1: one failed)
 
 
@@ -98,39 +99,63 @@ def render_memo(template: Template, combination: Combination, links: Links) -> s
     key = (id(template), tuple(sorted(combination.elements.items())))
     found = _memo.get(key)
     if found is None or found[0] is not template:  # a new catalog's template: a new object
-        checked = _checked.get(id(template))
-        passed = checked[1] if checked is not None and checked[0] is template else 0
-        if passed < 0:  # the body was seen to do more with a URL than write it
-            return render(template, combination, links)
-        if passed >= CHECKS:  # trusted: its first combinations all wrote URLs out whole
-            rendered: str | None = render(template, combination, _placeholders(combination, "x"))
-        else:
-            rendered = _opaque_rendering(template, combination)
-            if len(_checked) >= MEMO_SIZE:
-                _checked.clear()
-            _checked[id(template)] = (template, passed + 1 if rendered is not None else -1)
-        found = (template, None if rendered is None else _pieces(rendered, combination))
-        _memo[key] = found
-        if len(_memo) > MEMO_SIZE:
-            _memo.popitem(last=False)
+        found = _remember(key, template, combination)
     if found[1] is None:  # this combination's page does more with a URL than write it
         return render(template, combination, links)
-    urls = _urls(combination, links)
-    escaped = [str(markupsafe.escape(url)) for url in urls]
+    urls = [links.click, *(links.for_product(p) for p in found[2])]
+    escaped = [_escaped(url) for url in urls]
     return "".join(
         piece if isinstance(piece, str) else (escaped if piece[1] else urls)[piece[0]]
         for piece in found[1]
     )
 
 
-def _pieces(rendered: str, combination: Combination) -> list[Piece]:
-    """The page cut at its placeholders (each: which URL, escaped or not)."""
+def _remember(key: tuple[int, Any], template: Template, combination: Combination) -> _Found:
+    checked = _checked.get(id(template))
+    passed = checked[1] if checked is not None and checked[0] is template else 0
+    products = _products(combination)
+    if passed < 0:  # the body was seen to do more with a URL than write it
+        return (template, None, products)
+    pieces: list[Piece] | None
+    if passed >= CHECKS:  # trusted: its first combinations all wrote URLs out whole
+        rendered = render(template, combination, _placeholders(combination, "z"))
+        pieces = _cut(rendered, _forms("z", len(products)))
+    else:
+        opaque = _opaque_rendering(template, combination)
+        if len(_checked) >= MEMO_SIZE:
+            _checked.clear()
+        _checked[id(template)] = (template, passed + 1 if opaque is not None else -1)
+        pieces = None if opaque is None else _cut(opaque, _forms("x", len(products)))
+    found = (template, pieces, products)
+    _memo[key] = found
+    if len(_memo) > MEMO_SIZE:
+        _memo.popitem(last=False)
+    return found
+
+
+def _escaped(url: str) -> str:
+    """`markupsafe.escape(url)`; a URL seldom holds more than `&` to escape."""
+    if "<" in url or ">" in url or '"' in url or "'" in url:
+        return str(markupsafe.escape(url))
+    return url.replace("&", "&amp;")
+
+
+@lru_cache(maxsize=64)
+def _forms(mark: str, products: int) -> tuple[dict[str, tuple[int, bool]], re.Pattern[str]]:
+    """Each placeholder of a page with this many products, as written (escaped or not), and
+    a pattern that finds them (longest first: a shorter one may end a longer one)."""
     forms: dict[str, tuple[int, bool]] = {}
-    for n in range(len(_products(combination)) + 1):
-        token = _token("x", n)
+    for n in range(products + 1):
+        token = _token(mark, n)
         forms[str(markupsafe.escape(token))] = (n, True)
         forms[token] = (n, False)
     pattern = re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+    return forms, pattern
+
+
+def _cut(rendered: str, found: tuple[dict[str, tuple[int, bool]], re.Pattern[str]]) -> list[Piece]:
+    """The page cut at its placeholders (each: which URL, escaped or not)."""
+    forms, pattern = found
     pieces: list[Piece] = []
     at = 0
     for match in pattern.finditer(rendered):
@@ -145,14 +170,18 @@ def _urls(combination: Combination, links: Links) -> list[str]:
     return [links.click, *(links.for_product(p) for p in _products(combination))]
 
 
-# Placeholders of the two sets share no character and differ in length, mix case, and are
-# longer than any URL (2,048 characters at most), so that any transformation of a URL (a slice,
-# its length, a change of case, …) shows up as a difference between the two renderings; '<'
-# and '>' show whether the body escaped it.
+# Placeholders of the checking sets (x, y) share no character and differ in length, mix case,
+# and are longer than any URL (2,048 characters at most), so that any transformation of a URL
+# (a slice, its length, a change of case, …) shows up as a difference between the two
+# renderings; '<' and '>' show whether the body escaped it. A trusted body's combinations are
+# rendered with short ones (z): a random word of this process's, which feed data cannot write.
 _SETS = {"x": ("xX", "<", 1050), "y": ("yY", ">", 1051)}
+_WORD = f"kairos{secrets.token_hex(8)}url"
 
 
 def _token(mark: str, n: int) -> str:
+    if mark == "z":
+        return f"{_WORD}{n}<"
     pair, end, extra = _SETS[mark]
     return pair * (n + extra) + end
 

@@ -10,7 +10,7 @@ from typing import Any
 from kairos.creative.model import Product
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: see `context.RequestContext`
 class Links:
     click: str
     impression: str = ""
