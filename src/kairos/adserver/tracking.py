@@ -21,7 +21,6 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -149,10 +148,7 @@ def sign(signer: Signer, fields: dict[str, str]) -> Signed:
     """`fields` must hold d, a, p, k, x and u (the landing page); mi and mc are the impression's
     and the click's costs, el the creative's elements."""
     keys = sorted(fields)
-    plain = [f"{k}={fields[k]}" for k in keys]
-    signature = signer.sign_canonical("&".join(plain))
-    if _KEPT.match("".join([fields[k] for k in keys])):  # nothing to escape
-        return Signed("&".join(plain), signature)
+    signature = signer.sign_canonical("&".join([f"{k}={fields[k]}" for k in keys]))
     return Signed("&".join([f"{k}={_quoted(fields[k])}" for k in keys]), signature)
 
 
@@ -170,13 +166,22 @@ _KEPT = re.compile(r"[A-Za-z0-9._~-]*\Z")  # what a query value carries unescape
 
 
 def _quoted(value: str) -> str:
-    """`value` as a query carries it (most need no escaping: no cache lookup for them)."""
-    return value if _KEPT.match(value) else _escaped(value)
+    """`value` as a query carries it. Ids, keys and times are letters and digits, written as
+    they are; other values (ad ids, pages, elements, costs) repeat across decisions and are
+    remembered."""
+    if value.isalnum() and value.isascii():
+        return value
+    found = _QUOTED.get(value)
+    if found is None:
+        found = value if _KEPT.match(value) else quote(value, safe="-_.~")
+        if len(_QUOTED) >= _QUOTED_SIZE:
+            _QUOTED.clear()
+        _QUOTED[value] = found
+    return found
 
 
-@lru_cache(maxsize=8192)  # click-through URLs repeat across decisions
-def _escaped(value: str) -> str:
-    return quote(value, safe="-_.~")
+_QUOTED: dict[str, str] = {}
+_QUOTED_SIZE = 16_384
 
 
 def encode_elements(elements: dict[str, str]) -> str:
