@@ -13,6 +13,7 @@ from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, PlacementResult
 from kairos.adserver.model import RateType
 from kairos.adserver.tracking import Kind, Signer
+from kairos.creative.html import escaped_url
 from kairos.domain.decisions import Decision, combination_key
 
 
@@ -124,7 +125,7 @@ def creative_html(choice: Choice, click_url: str) -> str | None:
     """Advertiser HTML as given (the tag renders it in a sandboxed frame); an image creative
     as an escaped link to the signed click URL."""
     creative = choice.candidate.creative
-    link = html.escape(click_url, quote=True)
+    link = escaped_url(click_url)
     if creative.html:
         return creative.html.replace("{{click_url}}", link)
     if creative.image_url:
