@@ -27,7 +27,7 @@ from kairos.api import (
     reports,
     tracking,
 )
-from kairos.api.fastpath import DecisionsFastPath
+from kairos.api.fastpath import KairosAPI
 from kairos.api.ingest import Ingestor
 from kairos.api.state import Services
 from kairos.api.tracking import Replays
@@ -108,7 +108,7 @@ def create_app(
             if engine is None:
                 active_engine.dispose()
 
-    app = FastAPI(
+    app = KairosAPI(  # the decision route's fast path ahead of the framework
         title="Kairos",
         version=__version__,
         lifespan=lifespan,
@@ -118,7 +118,6 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
-    app.add_middleware(DecisionsFastPath)  # the hot path, ahead of routing
     # routes are matched in order: the hot paths first, management (many routes) last
     app.include_router(health.router)
     app.include_router(decisions.router)

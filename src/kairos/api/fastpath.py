@@ -2,16 +2,19 @@
 
 The decision route is the server's hot path: routing through every management route,
 solving dependencies and building request and response objects cost it about a tenth of its
-time. This ASGI middleware answers it from the raw ASGI messages with the route's own
+time. `DecisionsFastPath` answers it from the raw ASGI messages with the route's own
 functions (`decisions.decode`, `decisions.answer`), and errors as the API's error handler
 renders them. Explain requests (a query string, or `X-Kairos-Explain`) and everything else go
-on to the application unchanged.
+on to the application unchanged. `KairosAPI` puts it ahead of the framework's whole middleware
+stack (error pages, body limits: the fast path has its own), a few percent of a decision more.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kairos.api import decisions
@@ -62,6 +65,21 @@ class DecisionsFastPath:
         }
         await send(start)
         await send({"type": "http.response.body", "body": payload})
+
+
+class KairosAPI(FastAPI):
+    """FastAPI with the decision route's fast path ahead of its middleware stack."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._fast = DecisionsFastPath(self._framework)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # where the fast path finds the services, as the framework sets it
+        await self._fast(scope, receive, send)
+
+    async def _framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def _text(value: bytes | None) -> str | None:
