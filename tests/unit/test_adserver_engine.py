@@ -356,6 +356,8 @@ def test_each_choice_signs_the_cost_of_the_event_its_flight_pays_for() -> None:
         assert len({u.split("?", 1)[1] for u in urls.values()}) == 2  # one query (+ n= for events)
         query = _query(urls["impression"])
         assert signer.verify(query, NOW.timestamp()) is tracking.Verdict.OK
+        fields = {k: v for k, v in query.items() if k != tracking.SIGNATURE}
+        assert signed == tracking.sign(signer, fields)  # made in canonical order
         costs[choice.candidate.flight.id] = {k: v for k, v in query.items() if k in {"mi", "mc"}}
     assert set(costs["cpc"]) == {"mc"}  # clicks are charged
     assert set(costs["cpm"]) == {"mi"}  # impressions are charged

@@ -89,23 +89,23 @@ def ad_json(
 def sign(
     choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
 ) -> tracking.Signed:
-    """The fields every tracking URL of a choice carries, signed once for all of them."""
+    """The fields every tracking URL of a choice carries, signed once for all of them: the
+    decision, ad, elements, consent, user, the cost of the event the flight pays for, the
+    placement, the landing page and the expiry, in canonical order (by name)."""
     c = choice.candidate
-    fields = {
-        "d": choice.decision_id,
-        "a": c.ad.id,
-        "p": result.info.placement.id if result.info else "",
-        "k": ctx.user_key or "",
-        "g": "1" if ctx.personalization else "0",
-        "x": str(int(ctx.now.timestamp() + links.ttl_s)),
-        "u": c.creative.click_url or "",
-    }
-    charged = _CHARGED.get(c.flight.rate_type)  # the event the flight pays for, if tracked
-    if charged is not None and choice.won.cost:
-        fields[charged] = str(choice.won.cost)
+    fields = [("a", c.ad.id), ("d", choice.decision_id)]
     if choice.combination is not None:  # impressions and clicks say what was shown
-        fields["el"] = tracking.encode_elements(choice.combination.elements)
-    return tracking.sign(links.signer, fields)
+        fields.append(("el", tracking.encode_elements(choice.combination.elements)))
+    fields += [("g", "1" if ctx.personalization else "0"), ("k", ctx.user_key or "")]
+    charged = _CHARGED.get(c.flight.rate_type)  # mc or mi: the event the flight pays for
+    if charged is not None and choice.won.cost:
+        fields.append((charged, str(choice.won.cost)))
+    fields += [
+        ("p", result.info.placement.id if result.info else ""),
+        ("u", c.creative.click_url or ""),
+        ("x", str(int(ctx.now.timestamp() + links.ttl_s))),
+    ]
+    return tracking.sign_ordered(links.signer, fields)
 
 
 _CHARGED = {RateType.CPM: tracking.COST[Kind.IMPRESSION], RateType.CPC: tracking.COST[Kind.CLICK]}

@@ -15,10 +15,11 @@ per decision.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
+from binascii import b2a_base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,6 +32,7 @@ LANDING = "l"  # a product's page a click lands on, signed by `LANDING_SIGNATURE
 LANDING_SIGNATURE = "ls"
 UNSIGNED = frozenset({SIGNATURE, NAME, LANDING, LANDING_SIGNATURE})
 _BLOCK = 64  # SHA-256's block size in bytes
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64's URL-safe alphabet
 
 
 class Kind(StrEnum):
@@ -71,7 +73,7 @@ class Signer:
         inner, outer = self._pads[0].copy(), self._pads[1].copy()
         inner.update(canonical.encode())
         outer.update(inner.digest())
-        return base64.urlsafe_b64encode(outer.digest()[:18]).decode()
+        return b2a_base64(outer.digest()[:18], newline=False).translate(_URLSAFE).decode()
 
     def sign(self, fields: dict[str, str]) -> dict[str, str]:
         return fields | {SIGNATURE: self.signature(fields)}
@@ -128,9 +130,12 @@ class Signed:
     def urls(self, base: str) -> dict[Kind, str]:
         """The URL of every kind, made at once."""
         tail = f"{self.query}&{SIGNATURE}={self.signature}"
-        found = {kind: f"{base}{path}{tail}" for kind, path in _PATHS.items()}
-        found[Kind.EVENT] += _EVENT_NAME
-        return found
+        return {
+            Kind.IMPRESSION: f"{base}{_PATHS[Kind.IMPRESSION]}{tail}",
+            Kind.VIEWABLE: f"{base}{_PATHS[Kind.VIEWABLE]}{tail}",
+            Kind.CLICK: f"{base}{_PATHS[Kind.CLICK]}{tail}",
+            Kind.EVENT: f"{base}{_PATHS[Kind.EVENT]}{tail}{_EVENT_NAME}",
+        }
 
     def landing_url(self, base: str, signer: Signer, landing: str, click: str = "") -> str:
         """The click URL that lands on `landing` (a product's page) instead of `u`; `click`
@@ -147,9 +152,13 @@ _EVENT_NAME = f"&{NAME}={NAME_PLACEHOLDER}"
 def sign(signer: Signer, fields: dict[str, str]) -> Signed:
     """`fields` must hold d, a, p, k, x and u (the landing page); mi and mc are the impression's
     and the click's costs, el the creative's elements."""
-    keys = sorted(fields)
-    signature = signer.sign_canonical("&".join([f"{k}={fields[k]}" for k in keys]))
-    return Signed("&".join([f"{k}={_quoted(fields[k])}" for k in keys]), signature)
+    return sign_ordered(signer, sorted(fields.items()))
+
+
+def sign_ordered(signer: Signer, fields: Sequence[tuple[str, str]]) -> Signed:
+    """`sign` of fields given in canonical order (by name), as the decision path makes them."""
+    signature = signer.sign_canonical("&".join([f"{k}={v}" for k, v in fields]))
+    return Signed("&".join([f"{k}={_quoted(v)}" for k, v in fields]), signature)
 
 
 def landing(signer: Signer, fields: dict[str, str]) -> str | None:
