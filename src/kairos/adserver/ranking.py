@@ -36,8 +36,7 @@ class Ranked:
     by_ad: dict[str, int]
     by_creative: dict[str, list[int]]
     ad_capped: tuple[int, ...]  # candidates with ad-level caps: checked one by one
-    ad_ids: tuple[str, ...]
-    ad_id_array: np.ndarray[Any, np.dtype[np.object_]]  # the same, to take many at once
+    ad_id_array: np.ndarray[Any, np.dtype[np.object_]]  # each candidate's ad id
     priorities: tuple[int, ...]  # the arrays' values as Python numbers, for scalar reads
     ecpms: tuple[float, ...]
     served_keys: tuple[tuple[str, ...], ...]  # the frequency counters a serve counts in
@@ -113,7 +112,6 @@ def rank(
             for pos, c in enumerate(ranked)
             if any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
         ),
-        ad_ids=tuple(c.ad.id for c in ranked),
         ad_id_array=np.array([c.ad.id for c in ranked], dtype=object),
         served_keys=tuple(caps.served_keys(c) for c in ranked),
         priorities=tuple(c.flight.priority for c in ranked),

@@ -102,7 +102,7 @@ def render_memo(template: Template, combination: Combination, links: Links) -> s
         found = _remember(key, template, combination)
     if found[1] is None:  # this combination's page does more with a URL than write it
         return render(template, combination, links)
-    urls = [links.click, *(links.for_product(p) for p in found[2])]
+    urls = _urls(links, found[2])
     escaped = [escaped_url(url) for url in urls]
     return "".join(
         piece if isinstance(piece, str) else (escaped if piece[1] else urls)[piece[0]]
@@ -165,9 +165,9 @@ def _cut(rendered: str, found: tuple[dict[str, tuple[int, bool]], re.Pattern[str
     return [p for p in pieces if p != ""]
 
 
-def _urls(combination: Combination, links: Links) -> list[str]:
-    """The ad's click URL, then each product's, in placeholder order."""
-    return [links.click, *(links.for_product(p) for p in _products(combination))]
+def _urls(links: Links, products: list[Any]) -> list[str]:
+    """The ad's click URL, then each product's (`_products` order: the placeholders')."""
+    return [links.click, *(links.for_product(p) for p in products)]
 
 
 # Placeholders of the checking sets (x, y) share no character and differ in length, mix case,
@@ -189,7 +189,8 @@ def _token(mark: str, n: int) -> str:
 def _tokens(combination: Combination, links: Links, mark: str) -> list[tuple[str, str]]:
     """(placeholder, real URL) of the ad's click and of each product's click (as `_urls`),
     longest placeholder first (a shorter one ends a longer one)."""
-    pairs = [(_token(mark, n), url) for n, url in enumerate(_urls(combination, links))]
+    urls = _urls(links, _products(combination))
+    pairs = [(_token(mark, n), url) for n, url in enumerate(urls)]
     return sorted(pairs, key=lambda pair: -len(pair[0]))
 
 
