@@ -33,13 +33,14 @@ class RequestContext:
     _variables: Mapping[str, object] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _ts: float | None = field(default=None, init=False, repr=False, compare=False)
 
     def at_placement(
         self, site_id: str, zone_id: str, properties: dict[str, Scalar], placement_id: str
     ) -> RequestContext:
         """This context on one placement of the page (`dataclasses.replace`, without its
         per-call field inspection: once per placement on the hot path)."""
-        return RequestContext(
+        ctx = RequestContext(
             self.now,
             self.user_key,
             self.personalization,
@@ -56,6 +57,16 @@ class RequestContext:
             self.features,
             placement_id,
         )
+        ctx._ts = self._ts
+        return ctx
+
+    def timestamp(self) -> float:
+        """`now` in seconds since the epoch (an aware datetime's `timestamp()` converts
+        through its time zone each call: made once per context)."""
+        ts = self._ts
+        if ts is None:
+            ts = self._ts = self.now.timestamp()
+        return ts
 
     def variables(self) -> Mapping[str, object]:
         """The names a targeting expression can use: features, key-values, context (made

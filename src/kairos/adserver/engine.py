@@ -122,7 +122,7 @@ class Engine:
             self._index, self._index_of = FlightIndex(self.catalog), self.catalog
         assert self._index is not None
         ctx = request.ctx
-        index, now = self._index, ctx.now.timestamp()
+        index, now = self._index, ctx.timestamp()
         page = _Page(request, features if ctx.personalization else None, index)
         page.base = index.running(now) & index.unspent(self.deliveries)
         page.paced = index.paced(self.pacer, self.rng)
@@ -191,7 +191,7 @@ class Engine:
             for pos in ranked.by_creative.get(creative_id, ()):
                 kept[pos] = False
         if ranked.ad_capped and ctx.personalization:
-            now = ctx.now.timestamp()
+            now = ctx.timestamp()
             for pos in ranked.ad_capped:
                 c = ranked.candidates[pos]
                 if kept[pos] and caps.check(c, page.features, self.recent, ctx.user_key, now, True):
@@ -272,7 +272,7 @@ class Engine:
         page.creatives.add(c.creative.id)
         if ctx.user_key is None or not ctx.personalization:
             return
-        now = ctx.now.timestamp()
+        now = ctx.timestamp()
         self.recent.record(ctx.user_key, now, keys)
         # what was just chosen counts towards its caps for the page's next placements
         counted = [k for k in keys if k in page.index.rules_by_key]

@@ -89,7 +89,7 @@ def lost(ranked: Ranked, kept: Mask, choices: Sequence[_Choice], floor: float) -
 def _why(
     c: Candidate, flight: int, masks: Masks, ctx: RequestContext, page: _Page, engine: _Engine
 ) -> tuple[str, str]:
-    now = ctx.now.timestamp()
+    now = ctx.timestamp()
     user_key = ctx.user_key if ctx.personalization else None
     if not masks.flights[flight]:
         if not c.live_at(ctx.now):

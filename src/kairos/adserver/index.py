@@ -137,7 +137,7 @@ class FlightIndex:
 
     def targeted(self, ctx: RequestContext) -> Mask:
         """Flights whose targeting, expressions aside, lets this context through."""
-        quarter = int(ctx.now.timestamp()) // QUARTER_S
+        quarter = int(ctx.timestamp()) // QUARTER_S
         traits = (
             ctx.site_id,
             ctx.zone_id,

@@ -64,7 +64,9 @@ def ad_json(
         contents |= dynamic.contents(
             choice,
             urls,
-            lambda landing: signed.landing_url(links.base_url, links.signer, landing, click),
+            lambda landing: signed.landing_url(
+                links.base_url, links.signer, c.ad.id, landing, click
+            ),
         )
     body = {
         "decision_id": choice.decision_id,
@@ -90,35 +92,39 @@ def sign(
     choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
 ) -> tracking.Signed:
     """The fields every tracking URL of a choice carries, signed once for all of them: the
-    decision, ad, elements, consent, user, the cost of the event the flight pays for, the
-    placement, the landing page and the expiry, in canonical order (by name)."""
+    decision (d), ad (a), elements (el), consent (g), user (k), the cost of the event the
+    flight pays for (mc or mi), the placement (p), the landing page (u) and the expiry (x), in
+    canonical order (by name): `tracking.sign` of the same fields, written out directly."""
     c = choice.candidate
-    fields = [("a", c.ad.id), ("d", choice.decision_id)]
+    q = tracking.quoted
+    ad, decision, user = c.ad.id, choice.decision_id, ctx.user_key or ""
+    consent = "1" if ctx.personalization else "0"
+    placement = result.info.placement.id if result.info else ""
+    landing = c.creative.click_url or ""
+    expires = str(int(ctx.timestamp() + links.ttl_s))  # digits: as they are in the query
+    elements = elements_q = cost = cost_q = ""  # when there are any: "&el=…", "&mi=…"
     if choice.combination is not None:  # impressions and clicks say what was shown
-        fields.append(("el", tracking.encode_elements(choice.combination.elements)))
-    fields += [("g", "1" if ctx.personalization else "0"), ("k", ctx.user_key or "")]
+        text = tracking.encode_elements(choice.combination.elements)
+        elements, elements_q = f"&el={text}", f"&el={q(text)}"
     charged = _CHARGED.get(c.flight.rate_type)  # mc or mi: the event the flight pays for
     if charged is not None and choice.won.cost:
-        fields.append((charged, str(choice.won.cost)))
-    fields += [
-        ("p", result.info.placement.id if result.info else ""),
-        ("u", c.creative.click_url or ""),
-        ("x", str(int(ctx.now.timestamp() + links.ttl_s))),
-    ]
-    return tracking.sign_ordered(links.signer, fields)
+        text = str(choice.won.cost)
+        cost, cost_q = f"&{charged}={text}", f"&{charged}={q(text)}"
+    return tracking.Signed(
+        f"a={q(ad)}&d={q(decision)}{elements_q}&g={consent}&k={q(user)}{cost_q}"
+        f"&p={q(placement)}&u={q(landing)}&x={expires}",
+        links.signer.sign_canonical(
+            f"a={ad}&d={decision}{elements}&g={consent}&k={user}{cost}&p={placement}"
+            f"&u={landing}&x={expires}"
+        ),
+    )
 
 
 _CHARGED = {RateType.CPM: tracking.COST[Kind.IMPRESSION], RateType.CPC: tracking.COST[Kind.CLICK]}
 
 
 def tracking_urls(signed: tracking.Signed, links: Links) -> dict[str, str]:
-    urls = signed.urls(links.base_url)
-    return {
-        "impression": urls[Kind.IMPRESSION],
-        "viewable": urls[Kind.VIEWABLE],
-        "click": urls[Kind.CLICK],
-        "event": urls[Kind.EVENT],
-    }
+    return signed.tracking_urls(links.base_url)
 
 
 def creative_html(choice: Choice, click_url: str) -> str | None:
@@ -151,7 +157,7 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
     if not result.choices:
         return [
             Decision(
-                decision_id=f"nofill-{ctx.now.timestamp():.6f}-{placement_id}",
+                decision_id=f"nofill-{ctx.timestamp():.6f}-{placement_id}",
                 ts=ctx.now,
                 user_key=ctx.user_key,
                 placement_id=placement_id,

@@ -6,11 +6,13 @@ creative's elements and an expiry, with an HMAC-SHA256 over all of them, so that
 forge, alter or prolong one. Only the path says which event a URL is (`/v1/t/i`, `/v1/t/v`,
 `/v1/t/c`, `/v1/t/e`): the four go to the same page together, so signing the kind would keep
 nothing from whoever holds them. A click that lands on one of a dynamic ad's products adds
-the product's page (`l`) and a signature of it chained to the choice's (`ls`). Events built
-from them have deterministic ids (`imp-<decision id>`, ...): however often a URL is fetched,
-the stream counts it once per decision. A custom-event URL ends in `n={name}`, outside the
-signature: the page (or video player) puts the event's name there, and each name counts once
-per decision.
+the product's page (`l`) and a signature of it for the ad (`ls`): the same in every decision,
+so it is made once per ad and page; a URL can only be sent on to a page signed for its ad
+(the signed `a`). The previous release chained `ls` to the choice's signature: still accepted.
+Events built from them have deterministic ids (`imp-<decision id>`, ...): however often a
+URL is fetched, the stream counts it once per decision. A custom-event URL ends in `n={name}`,
+outside the signature: the page (or video player) puts the event's name there, and each name
+counts once per decision.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ LANDING = "l"  # a product's page a click lands on, signed by `LANDING_SIGNATURE
 LANDING_SIGNATURE = "ls"
 UNSIGNED = frozenset({SIGNATURE, NAME, LANDING, LANDING_SIGNATURE})
 _BLOCK = 64  # SHA-256's block size in bytes
+_LANDINGS_SIZE = 65_536
 _URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64's URL-safe alphabet
 
 
@@ -55,6 +58,10 @@ class Signer:
 
     key: bytes
     _pads: tuple[Any, Any] = field(init=False, repr=False, compare=False)
+    # (ad, product page) -> its landing signature: the decision path signs the same ones
+    _landings: dict[tuple[str, str], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         key = hashlib.sha256(self.key).digest() if len(self.key) > _BLOCK else self.key
@@ -74,6 +81,17 @@ class Signer:
         inner.update(canonical.encode())
         outer.update(inner.digest())
         return b2a_base64(outer.digest()[:18], newline=False).translate(_URLSAFE).decode()
+
+    def landing_signature(self, ad: str, landing: str) -> str:
+        """The signature that lets a click URL of `ad` land on `landing` (remembered)."""
+        key = (ad, landing)
+        found = self._landings.get(key)
+        if found is None:
+            found = self.sign_canonical(_landing_message(ad, landing))
+            if len(self._landings) >= _LANDINGS_SIZE:
+                self._landings.clear()
+            self._landings[key] = found
+        return found
 
     def sign(self, fields: dict[str, str]) -> dict[str, str]:
         return fields | {SIGNATURE: self.signature(fields)}
@@ -137,15 +155,28 @@ class Signed:
             Kind.EVENT: f"{base}{_PATHS[Kind.EVENT]}{tail}{_EVENT_NAME}",
         }
 
-    def landing_url(self, base: str, signer: Signer, landing: str, click: str = "") -> str:
-        """The click URL that lands on `landing` (a product's page) instead of `u`; `click`
-        is this choice's click URL when already made."""
-        chained = signer.sign_canonical(f"{self.signature}\n{landing}")
+    def tracking_urls(self, base: str) -> dict[str, str]:
+        """`urls` by the names a decision's response gives them."""
+        tail = f"{self.query}&{SIGNATURE}={self.signature}"
+        return {
+            "impression": f"{base}{_IMPRESSION}{tail}",
+            "viewable": f"{base}{_VIEWABLE}{tail}",
+            "click": f"{base}{_CLICK}{tail}",
+            "event": f"{base}{_EVENT}{tail}{_EVENT_NAME}",
+        }
+
+    def landing_url(self, base: str, signer: Signer, ad: str, landing: str, click: str = "") -> str:
+        """The click URL of `ad` (this choice's) that lands on `landing` (a product's page)
+        instead of `u`; `click` is this choice's click URL when already made."""
+        signature = signer.landing_signature(ad, landing)
         click = click or self.url(base, Kind.CLICK)
-        return f"{click}&{LANDING}={_quoted(landing)}&{LANDING_SIGNATURE}={chained}"
+        return f"{click}&{LANDING}={quoted(landing)}&{LANDING_SIGNATURE}={signature}"
 
 
 _PATHS = {kind: f"/v1/t/{kind.value}?" for kind in Kind}
+# (an enum member read from its class costs a descriptor call: the hot path reads these)
+_IMPRESSION, _VIEWABLE = _PATHS[Kind.IMPRESSION], _PATHS[Kind.VIEWABLE]
+_CLICK, _EVENT = _PATHS[Kind.CLICK], _PATHS[Kind.EVENT]
 _EVENT_NAME = f"&{NAME}={NAME_PLACEHOLDER}"
 
 
@@ -158,23 +189,35 @@ def sign(signer: Signer, fields: dict[str, str]) -> Signed:
 def sign_ordered(signer: Signer, fields: Sequence[tuple[str, str]]) -> Signed:
     """`sign` of fields given in canonical order (by name), as the decision path makes them."""
     signature = signer.sign_canonical("&".join([f"{k}={v}" for k, v in fields]))
-    return Signed("&".join([f"{k}={_quoted(v)}" for k, v in fields]), signature)
+    return Signed("&".join([f"{k}={quoted(v)}" for k, v in fields]), signature)
 
 
 def landing(signer: Signer, fields: dict[str, str]) -> str | None:
-    """Where a verified click goes: its product page when `l` is there and its chained
-    signature holds, `u` when there is no `l`; None when `l` was tampered with."""
+    """Where a verified click goes: its product page when `l` is there and signed for the
+    URL's ad (or, from the previous release, chained to its signature), `u` when there is no
+    `l`; None when `l` was tampered with."""
     product = fields.get(LANDING)
     if product is None:
         return fields.get("u", "")
-    expected = signer.sign_canonical(f"{fields.get(SIGNATURE, '')}\n{product}")
-    return product if hmac.compare_digest(fields.get(LANDING_SIGNATURE, ""), expected) else None
+    given = fields.get(LANDING_SIGNATURE, "")
+    # (not `landing_signature`: what a request brings must not fill the decision path's memory)
+    ours = signer.sign_canonical(_landing_message(fields.get("a", ""), product))
+    if hmac.compare_digest(given, ours):
+        return product
+    chained = signer.sign_canonical(f"{fields.get(SIGNATURE, '')}\n{product}")
+    return product if hmac.compare_digest(given, chained) else None
+
+
+def _landing_message(ad: str, landing: str) -> str:
+    """What a landing signature signs: unlike a query (`a=…`) or a chained signature, and the
+    ad's length first, so no ad and page can pass for another."""
+    return f"landing\n{len(ad)}\n{ad}{landing}"
 
 
 _KEPT = re.compile(r"[A-Za-z0-9._~-]*\Z")  # what a query value carries unescaped
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
     """`value` as a query carries it. Ids, keys and times are letters and digits, written as
     they are; other values (ad ids, pages, elements, costs) repeat across decisions and are
     remembered."""
