@@ -228,6 +228,7 @@ HOSTILE = [
     '"><img src=x onerror=alert(1)>',
     "' onmouseover='alert(1)",
     "</a><iframe src=//evil.example>",
+    "{0} {} }{ {{click_url}} {1!r:>9}",  # what a format or a template would read
 ]
 
 

@@ -88,8 +88,9 @@ def compiled(body: str) -> jinja2.Template:
 MEMO_SIZE = 4096
 CHECKS = 8  # combinations of a template checked with a second placeholder set
 Piece = str | tuple[int, bool]  # text, or (which URL, escaped or not)
-# template, its page cut at the URLs (None: rendered in full), the products in URL order
-_Found = tuple[Template, list[Piece] | None, list[Any]]
+# template, its page as a format of the URLs (None: rendered in full), the products in URL
+# order, and whether the page writes any URL escaped
+_Found = tuple[Template, str | None, list[Any], bool]
 _memo: OrderedDict[tuple[int, tuple[tuple[str, str], ...]], _Found] = OrderedDict()
 _checked: dict[int, tuple[Template, int]] = {}  # template -> checks passed (-1: one failed)
 
@@ -100,14 +101,13 @@ def render_memo(template: Template, combination: Combination, links: Links) -> s
     found = _memo.get(key)
     if found is None or found[0] is not template:  # a new catalog's template: a new object
         found = _remember(key, template, combination)
-    if found[1] is None:  # this combination's page does more with a URL than write it
+    page = found[1]
+    if page is None:  # this combination's page does more with a URL than write it
         return render(template, combination, links)
     urls = _urls(links, found[2])
-    escaped = [escaped_url(url) for url in urls]
-    return "".join(
-        piece if isinstance(piece, str) else (escaped if piece[1] else urls)[piece[0]]
-        for piece in found[1]
-    )
+    if found[3]:
+        return page.format(*urls, *[escaped_url(url) for url in urls])
+    return page.format(*urls)
 
 
 def _remember(key: tuple[int, Any], template: Template, combination: Combination) -> _Found:
@@ -115,7 +115,7 @@ def _remember(key: tuple[int, Any], template: Template, combination: Combination
     passed = checked[1] if checked is not None and checked[0] is template else 0
     products = _products(combination)
     if passed < 0:  # the body was seen to do more with a URL than write it
-        return (template, None, products)
+        return (template, None, products, False)
     pieces: list[Piece] | None
     if passed >= CHECKS:  # trusted: its first combinations all wrote URLs out whole
         rendered = render(template, combination, _placeholders(combination, "z"))
@@ -126,7 +126,9 @@ def _remember(key: tuple[int, Any], template: Template, combination: Combination
             _checked.clear()
         _checked[id(template)] = (template, passed + 1 if opaque is not None else -1)
         pieces = None if opaque is None else _cut(opaque, _forms("x", len(products)))
-    found = (template, pieces, products)
+    found: _Found = (template, None, products, False)
+    if pieces is not None:
+        found = (template, _format(pieces, len(products) + 1), products, _escapes(pieces))
     _memo[key] = found
     if len(_memo) > MEMO_SIZE:
         _memo.popitem(last=False)
@@ -163,6 +165,20 @@ def _cut(rendered: str, found: tuple[dict[str, tuple[int, bool]], re.Pattern[str
         at = match.end()
     pieces.append(rendered[at:])
     return [p for p in pieces if p != ""]
+
+
+def _format(pieces: list[Piece], urls: int) -> str:
+    """The pieces as a `str.format` of the URLs, then of the same escaped (numbered after)."""
+    return "".join(
+        piece.replace("{", "{{").replace("}", "}}")
+        if isinstance(piece, str)
+        else f"{{{piece[0] + urls if piece[1] else piece[0]}}}"
+        for piece in pieces
+    )
+
+
+def _escapes(pieces: list[Piece]) -> bool:
+    return any(not isinstance(piece, str) and piece[1] for piece in pieces)
 
 
 def _urls(links: Links, products: list[Any]) -> list[str]:
