@@ -135,7 +135,7 @@ def lottery(tier: Sequence[Bid], rng: random.Random) -> Won | None:
         if pick < 0:
             break
     price = bid.candidate.flight.price
-    cost = price / 1000 if bid.candidate.flight.rate_type is RateType.CPM else price
+    cost = price / 1000 if bid.candidate.flight.rate_type is _CPM else price
     return Won(bid, bid.ecpm, cost, bid.candidate.ad.weight / total, None)
 
 
@@ -144,15 +144,18 @@ def house(all_bids: Sequence[Bid], rng: random.Random) -> Won | None:
     return lottery([b for b in all_bids if b.candidate.flight.priority >= HOUSE_PRIORITY], rng)
 
 
+# (an enum's member read from its class costs a call of the enum type's `__getattr__` hook)
+_CPM, _CPC = RateType.CPM, RateType.CPC
+
+
 def cost_per_event(bid: Bid, clearing_ecpm: float) -> float:
     flight, p = bid.candidate.flight, bid.prediction
-    match flight.rate_type:
-        case RateType.CPM:
-            return round(clearing_ecpm / 1000, 6)
-        case RateType.CPC:
-            per_click = clearing_ecpm / (p.ctr * 1000) if p.ctr > 0 else flight.price
-            return round(min(per_click, flight.price), 6)
-        case RateType.CPA:
-            rate = p.ctr * p.cvr * 1000
-            per_conversion = clearing_ecpm / rate if rate > 0 else flight.price
-            return round(min(per_conversion, flight.price), 6)
+    rate_type = flight.rate_type
+    if rate_type is _CPM:
+        return round(clearing_ecpm / 1000, 6)
+    if rate_type is _CPC:
+        per_click = clearing_ecpm / (p.ctr * 1000) if p.ctr > 0 else flight.price
+        return round(min(per_click, flight.price), 6)
+    rate = p.ctr * p.cvr * 1000  # CPA
+    per_conversion = clearing_ecpm / rate if rate > 0 else flight.price
+    return round(min(per_conversion, flight.price), 6)

@@ -21,17 +21,20 @@ from kairos.stream.features import UserFeatures
 MINUTE = 60
 
 
+# an enum's member read from its class goes through the enum type's `__getattr__` hook (a
+# fifth of a microsecond): the decision path compares with these
+_AD, _FLIGHT, _CAMPAIGN = CapScope.AD, CapScope.FLIGHT, CapScope.CAMPAIGN
+
+
 def scope_key(candidate: Candidate, scope: CapScope) -> str:
     """The frequency counter name shared with the stream ("ad:ID", "flight:ID", …)."""
-    match scope:
-        case CapScope.AD:
-            return f"ad:{candidate.ad.id}"
-        case CapScope.FLIGHT:
-            return f"flight:{candidate.flight.id}"
-        case CapScope.CAMPAIGN:
-            return f"campaign:{candidate.campaign.id}"
-        case CapScope.ADVERTISER:
-            return f"advertiser:{candidate.advertiser.id}"
+    if scope is _AD:
+        return f"ad:{candidate.ad.id}"
+    if scope is _FLIGHT:
+        return f"flight:{candidate.flight.id}"
+    if scope is _CAMPAIGN:
+        return f"campaign:{candidate.campaign.id}"
+    return f"advertiser:{candidate.advertiser.id}"
 
 
 def served_keys(candidate: Candidate) -> tuple[str, ...]:
@@ -136,7 +139,7 @@ def check(
     if user_key is None:
         return None  # no consented id: caps cannot be keyed (documented limit)
     for cap in (*candidate.campaign.caps, *candidate.flight.caps):
-        if ad_level is not None and (cap.scope is CapScope.AD) != ad_level:
+        if ad_level is not None and (cap.scope is _AD) != ad_level:
             continue
         key = scope_key(candidate, cap.scope)
         shown = impressions(key, cap, features, recent, user_key, now)

@@ -33,6 +33,7 @@ from kairos.creative.model import Template
 from kairos.creative.rules import Ranker
 from kairos.stream.features import UserFeatures
 
+_STATIC = SelectionMode.STATIC  # (read once: an enum member read costs a hook call)
 MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
 # a dynamic creative's choice: (combination, its probability, the options it was chosen among
 # when a model scored them — logged for off-policy evaluation; () when not)
@@ -213,7 +214,7 @@ class Engine:
         page: _Page,
     ) -> list[Choice]:
         floor = self._floor(info, wanted)
-        static = info.placement.selection is SelectionMode.STATIC
+        static = info.placement.selection is _STATIC
         choices: list[Choice] = []
         kept = kept.copy()
         while len(choices) < max(wanted.count, 1):
