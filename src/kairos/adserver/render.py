@@ -13,8 +13,9 @@ from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, PlacementResult
 from kairos.adserver.model import RateType
 from kairos.adserver.tracking import Kind, Signer
+from kairos.creative.assembly import Combination
 from kairos.creative.html import escaped_url
-from kairos.domain.decisions import Decision, combination_key
+from kairos.domain.decisions import Decision
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def sign(
     expires = str(int(ctx.timestamp() + links.ttl_s))  # digits: as they are in the query
     elements = elements_q = cost = cost_q = ""  # when there are any: "&el=…", "&mi=…"
     if choice.combination is not None:  # impressions and clicks say what was shown
-        text = tracking.encode_elements(choice.combination.elements)
+        text = _elements(choice.combination)
         elements, elements_q = f"&el={text}", f"&el={q(text)}"
     charged = _CHARGED.get(c.flight.rate_type)  # mc or mi: the event the flight pays for
     if charged is not None and choice.won.cost:
@@ -121,6 +122,21 @@ def sign(
 
 
 _CHARGED = {RateType.CPM: tracking.COST[Kind.IMPRESSION], RateType.CPC: tracking.COST[Kind.CLICK]}
+
+
+def _elements(combination: Combination) -> str:
+    """`tracking.encode_elements` of a combination's elements, remembered."""
+    found = _ELEMENTS.get(combination.identity)
+    if found is None:
+        found = tracking.encode_elements(combination.elements)
+        if len(_ELEMENTS) >= _ELEMENTS_SIZE:
+            _ELEMENTS.clear()
+        _ELEMENTS[combination.identity] = found
+    return found
+
+
+_ELEMENTS: dict[tuple[tuple[str, str], ...], str] = {}
+_ELEMENTS_SIZE = 16_384
 
 
 def tracking_urls(signed: tracking.Signed, links: Links) -> dict[str, str]:
@@ -180,7 +196,7 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
             score=choice.won.bid.ecpm,
             propensity=choice.propensity,
             combination_propensity=choice.combination_share if choice.combination else None,
-            options=[combination_key(o.elements) for o in choice.options],
+            options=[o.key for o in choice.options],
             elements=dict(choice.combination.elements) if choice.combination else {},
             model_version=choice.won.bid.prediction.model_version,
             features=dict(ctx.features) if ctx.personalization else {},

@@ -24,6 +24,7 @@ from typing import Any
 from kairos.adserver.targeting.filters import compiled
 from kairos.creative import rules
 from kairos.creative.model import Product, Slot, SlotKind, Template, Variant
+from kairos.domain.decisions import combination_key
 
 DEFAULT = "default"
 REMEMBERED = 256  # combinations an assembly keeps built (requests that share it reuse them)
@@ -45,6 +46,18 @@ class Combination:
     values: dict[str, Any]  # slot -> value; product slots hold lists of products
     weight: float  # the product of its variants' weights
     targeted: int  # how many of its variants were chosen by a rule
+
+    # made once each: an assembly's combinations are reused by the requests that share it
+
+    @cached_property
+    def key(self) -> str:
+        """Its elements as one string (`combination_key`, for logs)."""
+        return combination_key(self.elements)
+
+    @cached_property
+    def identity(self) -> tuple[tuple[str, str], ...]:
+        """Its elements, sorted: what tells combinations apart (ids may hold any character)."""
+        return tuple(sorted(self.elements.items()))
 
 
 def options(

@@ -97,7 +97,7 @@ _checked: dict[int, tuple[Template, int]] = {}  # template -> checks passed (-1:
 
 def render_memo(template: Template, combination: Combination, links: Links) -> str:
     """`render`, remembered per template and combination with the URLs put in afterwards."""
-    key = (id(template), tuple(sorted(combination.elements.items())))
+    key = (id(template), combination.identity)
     found = _memo.get(key)
     if found is None or found[0] is not template:  # a new catalog's template: a new object
         found = _remember(key, template, combination)
