@@ -372,6 +372,48 @@ def test_no_ad_or_creative_appears_twice_on_a_page(
     assert len(served) == min(flights * per_flight, len(keys) * count)  # fills while it can
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(["PT", "ES", "FR"]), min_size=3, max_size=8),  # flights' countries
+    st.lists(  # requests: the visitor's country, ads per placement, placements on the page
+        st.tuples(
+            st.sampled_from(["PT", "ES", "FR"]),
+            st.integers(min_value=1, max_value=3),
+            st.integers(min_value=1, max_value=2),
+        ),
+        min_size=2,
+        max_size=12,
+    ),
+)
+def test_remembered_pools_decide_as_a_fresh_engine_does(
+    countries: list[str], requests: list[tuple[str, int, int]]
+) -> None:
+    """An engine that decided other requests first (its candidate pools remembered) chooses
+    what a fresh one chooses, with the same eligible ads and no-fills."""
+    flights = [
+        flight(f"f{n}", price=1.0 + n % 3, targeting=Targeting(countries=[country]))
+        for n, country in enumerate(countries)
+    ]
+    cat = build(flights, ads_per_flight=2)
+    warm = engine(cat)
+
+    def decided(e: Engine, country: str, count: int, placements: int) -> list[object]:
+        wanted = [PlacementRequest("p1", count=count) for _ in range(placements)]
+        ctx = context(country=country, user_key=None, personalization=False)
+        results = e.decide(DecisionRequest(wanted, ctx), None)
+        shown: set[str] = set()
+        for r in results:  # what the page shows already never reaches a later auction
+            assert shown.isdisjoint(r.eligible)
+            shown |= {c.candidate.ad.id for c in r.choices}
+            assert shown >= set(r.eligible[:1])  # the first eligible one won (second price)
+        return [([c.candidate.ad.id for c in r.choices], r.eligible, r.no_fill) for r in results]
+
+    for country, count, placements in requests:
+        assert decided(warm, country, count, placements) == decided(
+            engine(cat), country, count, placements
+        )
+
+
 def test_each_choice_signs_the_cost_of_the_event_its_flight_pays_for() -> None:
     signer = tracking.Signer(b"k" * 32)
     links = render.Links("http://h", signer)

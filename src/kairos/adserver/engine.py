@@ -26,7 +26,7 @@ from kairos.adserver.explain import Dropped, Masks, explain, lost
 from kairos.adserver.index import FlightIndex, Mask
 from kairos.adserver.model import SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
-from kairos.adserver.ranking import Ranked, rank
+from kairos.adserver.ranking import Pool, Ranked, rank
 from kairos.creative import assembly
 from kairos.creative.assembly import Assembly, Combination
 from kairos.creative.model import Template
@@ -145,15 +145,20 @@ class Engine:
         if page.capped is not None:
             flights &= ~page.capped
         ranked = self._ranking(info, ctx, page, flights)
-        masks = Masks(flights, targeted, frozenset(wanted.ad_types))
-        kept = self._ad_steps(ranked, masks, ctx, page)
-        survivors = kept.nonzero()[0]  # (1-D: flatnonzero without its wrappers)
-        eligible = tuple(ranked.ad_id_array[survivors[:MAX_LOGGED]].tolist())
-        trail = explain(ranked, kept, masks, ctx, page, self) if page.request.explain else []
-        choices = self._choose(info, wanted, ctx, ranked, kept, page)
+        types = frozenset(wanted.ad_types)
+        pool = ranked.pool(flights, types)
+        skip = self._ad_steps(ranked, pool, ctx, page)
+        eligible = pool.eligible(ranked, skip, MAX_LOGGED)
+        left = pool.any_left(skip)
+        trail: list[Dropped] = []
+        if page.request.explain:
+            kept = pool.kept.copy()
+            kept[list(skip)] = False
+            trail = explain(ranked, kept, Masks(flights, targeted, types), ctx, page, self)
+        choices = self._choose(info, wanted, ctx, ranked, pool, skip, page)
         if page.request.explain:
             trail += lost(ranked, kept, choices, self._floor(info, wanted))
-        no_fill = None if choices else _no_fill(info, len(survivors))
+        no_fill = None if choices else _no_fill(info, left)
         considered = len(info.candidates)
         return PlacementResult(wanted, info, choices, considered, no_fill, trail, eligible)
 
@@ -179,25 +184,21 @@ class Engine:
             self._ranked[info.placement.id] = ranked
         return ranked
 
-    def _ad_steps(self, ranked: Ranked, masks: Masks, ctx: RequestContext, page: _Page) -> Mask:
-        """Candidates whose flight passed, of a requested type, under their ad caps and not
-        already on the page."""
-        kept: Mask = masks.flights[ranked.flight]
-        if masks.types:
-            kept &= ranked.of_types(masks.types)
-        for ad_id in page.ads:
-            if (pos := ranked.by_ad.get(ad_id)) is not None:
-                kept[pos] = False
+    def _ad_steps(self, ranked: Ranked, pool: Pool, ctx: RequestContext, page: _Page) -> set[int]:
+        """The positions the pool's candidates leave out here: already on the page (the ad or
+        its creative), or at one of their ad caps."""
+        skip = {pos for ad_id in page.ads if (pos := ranked.by_ad.get(ad_id)) is not None}
         for creative_id in page.creatives:
-            for pos in ranked.by_creative.get(creative_id, ()):
-                kept[pos] = False
+            skip.update(ranked.by_creative.get(creative_id, ()))
         if ranked.ad_capped and ctx.personalization:
-            now = ctx.timestamp()
+            now, kept = ctx.timestamp(), pool.kept
             for pos in ranked.ad_capped:
                 c = ranked.candidates[pos]
-                if kept[pos] and caps.check(c, page.features, self.recent, ctx.user_key, now, True):
-                    kept[pos] = False
-        return kept
+                if not kept[pos] or pos in skip:
+                    continue
+                if caps.check(c, page.features, self.recent, ctx.user_key, now, True):
+                    skip.add(pos)
+        return skip
 
     # -- auction and fallback -----------------------------------------------------------------
 
@@ -210,34 +211,35 @@ class Engine:
         wanted: PlacementRequest,
         ctx: RequestContext,
         ranked: Ranked,
-        kept: Mask,
+        pool: Pool,
+        skip: set[int],
         page: _Page,
     ) -> list[Choice]:
+        """The auction over the pool less `skip` (which grows with what is chosen)."""
         floor = self._floor(info, wanted)
         static = info.placement.selection is _STATIC
         choices: list[Choice] = []
-        kept = kept.copy()
+        biddable = pool.biddable(ranked, floor)
         while len(choices) < max(wanted.count, 1):
-            biddable = (kept & ranked.biddable(floor)).nonzero()[0]
             if static:
-                won = auction.lottery([ranked.bid(p) for p in ranked.tier(biddable)], self.rng)
+                open_ = [p for p in biddable if p not in skip]
+                won = auction.lottery([ranked.bid(p) for p in ranked.tier(open_)], self.rng)
             else:  # the winner and the runner-up who sets the price
-                won = ranked.second_price(ranked.tier(biddable[:2]), floor)
+                won = ranked.second_price(ranked.tier(_first_two(biddable, skip)), floor)
             if won is None:
-                house = (kept & ranked.house).nonzero()[0]
-                won = auction.house([ranked.bid(p) for p in house.tolist()], self.rng)
+                house = [ranked.bid(p) for p in pool.house(ranked) if p not in skip]
+                won = auction.house(house, self.rng)
             if won is None:
                 break
             pos = ranked.by_ad[won.bid.candidate.ad.id]
             choice = self._assembled(Choice(self.new_id(), won.bid.candidate, won), ctx)
             if choice is None:  # a dynamic ad with nothing to show here: the next one
-                kept[pos] = False
+                skip.add(pos)
                 continue
             choices.append(choice)
             self._served(choice.candidate, ranked.served_keys[pos], ctx, page)
-            kept[pos] = False  # more here: not the same again
-            for pos in ranked.by_creative[choice.candidate.creative.id]:
-                kept[pos] = False
+            skip.add(pos)  # more here: not the same again, nor its creative
+            skip.update(ranked.by_creative[choice.candidate.creative.id])
         return choices
 
     def _assembled(self, choice: Choice, ctx: RequestContext) -> Choice | None:
@@ -332,7 +334,17 @@ class _Page:
         return None
 
 
-def _no_fill(info: PlacementInfo, survivors: int) -> str:
+def _first_two(positions: list[int], skip: set[int]) -> list[int]:
+    top: list[int] = []
+    for pos in positions:
+        if pos not in skip:
+            top.append(pos)
+            if len(top) == 2:
+                break
+    return top
+
+
+def _no_fill(info: PlacementInfo, survivors: bool) -> str:
     if not info.candidates:
         return "no ads fit this placement"
     if not survivors:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,46 @@ from kairos.adserver.model import CapScope
 
 Positions = np.ndarray[Any, np.dtype[np.intp]]
 MAX_CLEARED = 10_000  # remembered (winner, runner-up, floor) auctions per placement
+MAX_POOLS = 512  # remembered pools (flight masks and ad types) per placement
+
+
+@dataclass
+class Pool:
+    """The candidates whose flights passed and that are of a requested type: the same for
+    every request with the same flights and types, so kept per placement (`Ranked.pool`). A
+    request leaves out what its page already shows (a set of positions), not a new mask."""
+
+    kept: Mask
+    survivors: list[int]  # positions, in rank order
+    _biddable: dict[float, list[int]] = field(default_factory=dict, repr=False)
+    _house: list[int] | None = field(default=None, repr=False)
+    _first: tuple[str, ...] | None = field(default=None, repr=False)
+
+    def biddable(self, ranked: Ranked, floor: float) -> list[int]:
+        """The survivors that bid at or above the floor, in rank order."""
+        found = self._biddable.get(floor)
+        if found is None:
+            found = self._biddable[floor] = (
+                (self.kept & ranked.biddable(floor)).nonzero()[0].tolist()
+            )
+        return found
+
+    def house(self, ranked: Ranked) -> list[int]:
+        if self._house is None:
+            self._house = (self.kept & ranked.house).nonzero()[0].tolist()
+        return self._house
+
+    def eligible(self, ranked: Ranked, skip: set[int], limit: int) -> tuple[str, ...]:
+        """The ad ids of the first `limit` survivors that are not skipped."""
+        if self._first is None:
+            self._first = tuple(ranked.candidates[p].ad.id for p in self.survivors[:limit])
+        if not skip or skip.isdisjoint(self.survivors[:limit]):
+            return self._first
+        left = (ranked.candidates[p].ad.id for p in self.survivors if p not in skip)
+        return tuple(islice(left, limit))
+
+    def any_left(self, skip: set[int]) -> bool:
+        return any(p not in skip for p in self.survivors)
 
 
 @dataclass(frozen=True)
@@ -36,7 +77,6 @@ class Ranked:
     by_ad: dict[str, int]
     by_creative: dict[str, list[int]]
     ad_capped: tuple[int, ...]  # candidates with ad-level caps: checked one by one
-    ad_id_array: np.ndarray[Any, np.dtype[np.object_]]  # each candidate's ad id
     priorities: tuple[int, ...]  # the arrays' values as Python numbers, for scalar reads
     ecpms: tuple[float, ...]
     served_keys: tuple[tuple[str, ...], ...]  # the frequency counters a serve counts in
@@ -45,6 +85,7 @@ class Ranked:
     _cleared: dict[tuple[int, int | None, float], Won | None] = field(
         default_factory=dict, repr=False
     )
+    _pools: dict[tuple[bytes, frozenset[str]], Pool] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.candidates)
@@ -66,6 +107,20 @@ class Ranked:
             self._types[types] = mask
         return mask
 
+    def pool(self, flights: Mask, types: frozenset[str]) -> Pool:
+        """The candidates whose flight is in `flights`, of one of `types` (any when empty)."""
+        key = (flights.tobytes(), types)
+        found = self._pools.get(key)
+        if found is None:
+            kept: Mask = flights[self.flight]
+            if types:
+                kept &= self.of_types(types)
+            found = Pool(kept, kept.nonzero()[0].tolist())
+            if len(self._pools) >= MAX_POOLS:
+                self._pools.clear()
+            self._pools[key] = found
+        return found
+
     def second_price(self, top: list[int], floor: float) -> Won | None:
         """The auction between the winner and runner-up (`top`): immutable, so remembered."""
         key = (top[0], top[1] if len(top) > 1 else None, floor) if top else (-1, None, floor)
@@ -75,9 +130,8 @@ class Ranked:
             self._cleared[key] = auction.second_price([self.bid(p) for p in top], floor)
         return self._cleared[key]
 
-    def tier(self, winners: Positions) -> list[int]:
-        """The leading run of `winners` (in rank order) that shares the first one's tier."""
-        positions: list[int] = winners.tolist()
+    def tier(self, positions: list[int]) -> list[int]:
+        """The leading run of `positions` (in rank order) that shares the first one's tier."""
         if len(positions) < 2:
             return positions
         priority = self.priorities
@@ -112,7 +166,6 @@ def rank(
             for pos, c in enumerate(ranked)
             if any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
         ),
-        ad_id_array=np.array([c.ad.id for c in ranked], dtype=object),
         served_keys=tuple(caps.served_keys(c) for c in ranked),
         priorities=tuple(c.flight.priority for c in ranked),
         ecpms=tuple(ecpms[i] for i in order),
