@@ -17,6 +17,7 @@ from kairos.adserver.auction import Prediction
 from kairos.adserver.catalog import Catalog
 from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, DecisionRequest, Engine, PlacementRequest
+from kairos.adserver.index import FlightIndex
 from kairos.adserver.model import (
     Ad,
     Advertiser,
@@ -35,6 +36,7 @@ from kairos.adserver.model import (
     Zone,
 )
 from kairos.adserver.pacing import Delivery, Pacer, pacing_error
+from kairos.adserver.ranking import rank
 from kairos.adserver.scoring import AdStats, HistoricalCtrScorer
 from kairos.creative.assembly import Combination
 from kairos.stream.features import UserFeatures
@@ -412,6 +414,22 @@ def test_remembered_pools_decide_as_a_fresh_engine_does(
         assert decided(warm, country, count, placements) == decided(
             engine(cat), country, count, placements
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=40), st.data())
+def test_a_pool_logs_the_first_eligible_ads_its_page_leaves(ads: int, data: st.DataObject) -> None:
+    cat = build([flight("f")], ads_per_flight=ads)
+    index = FlightIndex(cat)
+    candidates = cat.placement("p1").candidates  # type: ignore[union-attr]
+    ranked = rank(candidates, [Prediction(0.01)] * len(candidates), index)
+    pool = ranked.pool(index.everything, frozenset())
+    skip = data.draw(st.sets(st.integers(min_value=0, max_value=ads - 1)))
+    limit = data.draw(st.integers(min_value=1, max_value=8))
+    expected = [ranked.candidates[p].ad.id for p in range(ads) if p not in skip][:limit]
+    assert pool.eligible(ranked, skip, limit) == tuple(expected)
+    assert pool.eligible(ranked, set(), limit) == tuple(c.ad.id for c in ranked.candidates[:limit])
+    assert pool.any_left(skip) == (len(skip) < ads)
 
 
 def test_each_choice_signs_the_cost_of_the_event_its_flight_pays_for() -> None:

@@ -25,6 +25,7 @@ from kairos.adserver.model import CapScope
 Positions = np.ndarray[Any, np.dtype[np.intp]]
 MAX_CLEARED = 10_000  # remembered (winner, runner-up, floor) auctions per placement
 MAX_POOLS = 512  # remembered pools (flight masks and ad types) per placement
+_SPARE = 16  # survivors' ad ids kept beyond the logged ones
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Pool:
     survivors: list[int]  # positions, in rank order
     _biddable: dict[float, list[int]] = field(default_factory=dict, repr=False)
     _house: list[int] | None = field(default=None, repr=False)
-    _first: tuple[str, ...] | None = field(default=None, repr=False)
+    _first: tuple[list[int], tuple[str, ...]] | None = field(default=None, repr=False)
 
     def biddable(self, ranked: Ranked, floor: float) -> list[int]:
         """The survivors that bid at or above the floor, in rank order."""
@@ -55,10 +56,15 @@ class Pool:
 
     def eligible(self, ranked: Ranked, skip: set[int], limit: int) -> tuple[str, ...]:
         """The ad ids of the first `limit` survivors that are not skipped."""
-        if self._first is None:
-            self._first = tuple(ranked.candidates[p].ad.id for p in self.survivors[:limit])
-        if not skip or skip.isdisjoint(self.survivors[:limit]):
-            return self._first
+        if self._first is None:  # a few more than `limit`: a page skips a few
+            positions = self.survivors[: limit + _SPARE]
+            self._first = (positions, tuple(ranked.candidates[p].ad.id for p in positions))
+        positions, ids = self._first
+        if not skip:
+            return ids[:limit]
+        kept = [ad_id for p, ad_id in zip(positions, ids, strict=True) if p not in skip]
+        if len(kept) >= limit or len(positions) == len(self.survivors):
+            return tuple(kept[:limit])
         left = (ranked.candidates[p].ad.id for p in self.survivors if p not in skip)
         return tuple(islice(left, limit))
 
