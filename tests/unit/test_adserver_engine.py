@@ -425,6 +425,7 @@ def test_a_pool_logs_the_first_eligible_ads_its_page_leaves(ads: int, data: st.D
     ranked = rank(candidates, [Prediction(0.01)] * len(candidates), index)
     pool = ranked.pool(index.everything, frozenset())
     skip = data.draw(st.sets(st.integers(min_value=0, max_value=ads - 1)))
+    skip |= set(range(data.draw(st.integers(min_value=0, max_value=ads))))  # the top ones too
     limit = data.draw(st.integers(min_value=1, max_value=8))
     expected = [ranked.candidates[p].ad.id for p in range(ads) if p not in skip][:limit]
     assert pool.eligible(ranked, skip, limit) == tuple(expected)
