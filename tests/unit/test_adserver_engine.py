@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kairos.adserver import catalog as catalogs
+from kairos.adserver import engine as engine_module
 from kairos.adserver import render, tracking
 from kairos.adserver.auction import Prediction
 from kairos.adserver.catalog import Catalog
@@ -414,6 +416,19 @@ def test_remembered_pools_decide_as_a_fresh_engine_does(
         assert decided(warm, country, count, placements) == decided(
             engine(cat), country, count, placements
         )
+
+
+def test_remembered_pools_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "MAX_POOLS", 2)
+    countries = ["PT", "ES", "FR", "DE"]
+    flights = [flight(c, targeting=Targeting(countries=[c])) for c in countries]
+    e = engine(build(flights))
+    for country in countries * 2:  # four distinct flight masks, twice
+        (result,) = e.decide(
+            DecisionRequest([PlacementRequest("p1")], context(country=country)), None
+        )
+        assert [c.candidate.flight.id for c in result.choices] == [country]
+        assert len(e._pools) <= 2
 
 
 @settings(max_examples=60, deadline=None)

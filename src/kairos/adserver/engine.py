@@ -14,7 +14,7 @@ import itertools
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kairos.adserver import auction, caps
@@ -35,6 +35,7 @@ from kairos.stream.features import UserFeatures
 
 _STATIC = SelectionMode.STATIC  # (read once: an enum member read costs a hook call)
 MAX_LOGGED = 50  # eligible ad ids kept per placement in the decision log
+MAX_POOLS = 4_096  # remembered candidate pools, all placements together (a few KB each)
 # a dynamic creative's choice: (combination, its probability, the options it was chosen among
 # when a model scored them — logged for off-policy evaluation; () when not)
 Composed = tuple[Combination, float, tuple[Combination, ...]]
@@ -115,6 +116,7 @@ class Engine:
     _ranked: dict[str, Ranked] = field(default_factory=dict, repr=False)
     _ranked_for: tuple[Catalog, Scorer] | None = field(default=None, repr=False)
     _scores: dict[str, Prediction] = field(default_factory=dict, repr=False)
+    _pools: dict[tuple[str, bytes, frozenset[str]], Pool] = field(default_factory=dict, repr=False)
 
     def decide(
         self, request: DecisionRequest, features: UserFeatures | None
@@ -146,7 +148,7 @@ class Engine:
             flights &= ~page.capped
         ranked = self._ranking(info, ctx, page, flights)
         types = frozenset(wanted.ad_types)
-        pool = ranked.pool(flights, types)
+        pool = self._pool(info, ranked, flights, types)
         skip = self._ad_steps(ranked, pool, ctx, page)
         eligible = pool.eligible(ranked, skip, MAX_LOGGED)
         left = pool.any_left(skip)
@@ -177,12 +179,29 @@ class Engine:
             predictions = self.scorer.predict(everything, ctx)
             self._scores = {c.ad.id: p for c, p in zip(everything, predictions, strict=True)}
             self._ranked, self._ranked_for = {}, (self.catalog, self.scorer)
+            self._pools = {}
         ranked = self._ranked.get(info.placement.id)
         if ranked is None:
             predictions = [self._scores[c.ad.id] for c in info.candidates]
             ranked = rank(info.candidates, predictions, page.index)
             self._ranked[info.placement.id] = ranked
         return ranked
+
+    def _pool(
+        self, info: PlacementInfo, ranked: Ranked, flights: Mask, types: frozenset[str]
+    ) -> Pool:
+        """`ranked.pool`, remembered per placement, flights and types while the ranking
+        lasts (up to `MAX_POOLS` in all)."""
+        if not self.scorer.context_free:  # a ranking per request: nothing to share
+            return ranked.pool(flights, types)
+        key = (info.placement.id, flights.tobytes(), types)
+        found = self._pools.get(key)
+        if found is None:
+            found = ranked.pool(flights, types)
+            if len(self._pools) >= MAX_POOLS:
+                self._pools.clear()
+            self._pools[key] = found
+        return found
 
     def _ad_steps(self, ranked: Ranked, pool: Pool, ctx: RequestContext, page: _Page) -> set[int]:
         """The positions the pool's candidates leave out here: already on the page (the ad or
@@ -334,7 +353,7 @@ class _Page:
         return None
 
 
-def _first_two(positions: list[int], skip: set[int]) -> list[int]:
+def _first_two(positions: Iterable[int], skip: set[int]) -> list[int]:
     top: list[int] = []
     for pos in positions:
         if pos not in skip:

@@ -9,6 +9,7 @@ scorer refresh; otherwise per request, over the candidates whose flights passed.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -24,34 +25,36 @@ from kairos.adserver.model import CapScope
 
 Positions = np.ndarray[Any, np.dtype[np.intp]]
 MAX_CLEARED = 10_000  # remembered (winner, runner-up, floor) auctions per placement
-MAX_POOLS = 512  # remembered pools (flight masks and ad types) per placement
 _SPARE = 16  # survivors' ad ids kept beyond the logged ones
+
+
+def _positions(mask: Mask) -> array[int]:
+    """The true positions of a mask, compact (4 bytes each: pools are remembered)."""
+    return array("I", mask.nonzero()[0].astype(np.uint32).tobytes())
 
 
 @dataclass
 class Pool:
     """The candidates whose flights passed and that are of a requested type: the same for
-    every request with the same flights and types, so kept per placement (`Ranked.pool`). A
-    request leaves out what its page already shows (a set of positions), not a new mask."""
+    every request with the same flights and types, so the engine remembers them. A request
+    leaves out what its page already shows (a set of positions), not a new mask."""
 
     kept: Mask
-    survivors: list[int]  # positions, in rank order
-    _biddable: dict[float, list[int]] = field(default_factory=dict, repr=False)
-    _house: list[int] | None = field(default=None, repr=False)
-    _first: tuple[list[int], tuple[str, ...]] | None = field(default=None, repr=False)
+    survivors: array[int]  # positions, in rank order
+    _biddable: dict[float, array[int]] = field(default_factory=dict, repr=False)
+    _house: array[int] | None = field(default=None, repr=False)
+    _first: tuple[array[int], tuple[str, ...]] | None = field(default=None, repr=False)
 
-    def biddable(self, ranked: Ranked, floor: float) -> list[int]:
+    def biddable(self, ranked: Ranked, floor: float) -> array[int]:
         """The survivors that bid at or above the floor, in rank order."""
         found = self._biddable.get(floor)
         if found is None:
-            found = self._biddable[floor] = (
-                (self.kept & ranked.biddable(floor)).nonzero()[0].tolist()
-            )
+            found = self._biddable[floor] = _positions(self.kept & ranked.biddable(floor))
         return found
 
-    def house(self, ranked: Ranked) -> list[int]:
+    def house(self, ranked: Ranked) -> array[int]:
         if self._house is None:
-            self._house = (self.kept & ranked.house).nonzero()[0].tolist()
+            self._house = _positions(self.kept & ranked.house)
         return self._house
 
     def eligible(self, ranked: Ranked, skip: set[int], limit: int) -> tuple[str, ...]:
@@ -91,7 +94,6 @@ class Ranked:
     _cleared: dict[tuple[int, int | None, float], Won | None] = field(
         default_factory=dict, repr=False
     )
-    _pools: dict[tuple[bytes, frozenset[str]], Pool] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.candidates)
@@ -115,17 +117,10 @@ class Ranked:
 
     def pool(self, flights: Mask, types: frozenset[str]) -> Pool:
         """The candidates whose flight is in `flights`, of one of `types` (any when empty)."""
-        key = (flights.tobytes(), types)
-        found = self._pools.get(key)
-        if found is None:
-            kept: Mask = flights[self.flight]
-            if types:
-                kept &= self.of_types(types)
-            found = Pool(kept, kept.nonzero()[0].tolist())
-            if len(self._pools) >= MAX_POOLS:
-                self._pools.clear()
-            self._pools[key] = found
-        return found
+        kept: Mask = flights[self.flight]
+        if types:
+            kept &= self.of_types(types)
+        return Pool(kept, _positions(kept))
 
     def second_price(self, top: list[int], floor: float) -> Won | None:
         """The auction between the winner and runner-up (`top`): immutable, so remembered."""
