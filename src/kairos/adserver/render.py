@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from kairos.adserver import dynamic, tracking
+from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, PlacementResult
 from kairos.adserver.model import RateType
@@ -48,38 +49,27 @@ def ad_json(
     choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
 ) -> dict[str, Any]:
     c = choice.candidate
-    creative = c.creative
+    ids, fixed = _fixed(c)
     signed = sign(choice, result, ctx, links)  # one query and signature for every URL
     urls = tracking_urls(signed, links)
-    contents: dict[str, Any] = {
-        "title": creative.title,
-        "body": creative.body,
-        "cta": creative.cta,
-        "image_url": creative.image_url,
-        "fields": creative.fields,
-    }
+    contents = dict(fixed)
     if choice.combination is None:
-        contents["html"] = creative_html(choice, urls["click"])
+        if html := creative_html(choice, urls["click"]):
+            contents["html"] = html
     else:
         click = urls["click"]
-        contents |= dynamic.contents(
+        made = dynamic.contents(
             choice,
             urls,
             lambda landing: signed.landing_url(
                 links.base_url, links.signer, c.ad.id, landing, click
             ),
         )
+        contents |= {k: v for k, v in made.items() if v}
     body = {
         "decision_id": choice.decision_id,
-        "ad_id": c.ad.id,
-        "creative_id": creative.id,
-        "flight_id": c.flight.id,
-        "campaign_id": c.campaign.id,
-        "advertiser_id": c.advertiser.id,
-        "ad_type": creative.ad_type,
-        "width": creative.width,
-        "height": creative.height,
-        "contents": {k: v for k, v in contents.items() if v},
+        **ids,
+        "contents": contents,
         "tracking": urls,
         "ecpm": round(choice.won.bid.ecpm, 6),
         "propensity": choice.propensity,
@@ -87,6 +77,40 @@ def ad_json(
     if choice.combination is not None:
         body["elements"] = choice.combination.elements
     return body
+
+
+def _fixed(c: Candidate) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A candidate's ids and its creative's own contents (those given) as an answer shows
+    them: the same in every decision, so made once per candidate (catalog object)."""
+    found = _FIXED.get(id(c))
+    if found is None or found[0] is not c:
+        creative = c.creative
+        ids = {
+            "ad_id": c.ad.id,
+            "creative_id": creative.id,
+            "flight_id": c.flight.id,
+            "campaign_id": c.campaign.id,
+            "advertiser_id": c.advertiser.id,
+            "ad_type": creative.ad_type,
+            "width": creative.width,
+            "height": creative.height,
+        }
+        given = {
+            "title": creative.title,
+            "body": creative.body,
+            "cta": creative.cta,
+            "image_url": creative.image_url,
+            "fields": creative.fields,
+        }
+        found = (c, ids, {k: v for k, v in given.items() if v})
+        if len(_FIXED) >= _FIXED_SIZE:
+            _FIXED.clear()
+        _FIXED[id(c)] = found
+    return found[1], found[2]
+
+
+_FIXED: dict[int, tuple[Candidate, dict[str, Any], dict[str, Any]]] = {}
+_FIXED_SIZE = 65_536
 
 
 def sign(
