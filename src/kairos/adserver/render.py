@@ -14,9 +14,9 @@ from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, PlacementResult
 from kairos.adserver.model import RateType
 from kairos.adserver.tracking import Kind, Signer
-from kairos.creative.assembly import Combination
 from kairos.creative.html import escaped_url
 from kairos.domain.decisions import Decision
+from kairos.memo import Memo
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def sign(
     expires = str(int(ctx.timestamp() + links.ttl_s))  # digits: as they are in the query
     elements = elements_q = cost = cost_q = ""  # when there are any: "&el=…", "&mi=…"
     if choice.combination is not None:  # impressions and clicks say what was shown
-        text = _elements(choice.combination)
+        text = _ELEMENTS[choice.combination.identity]
         elements, elements_q = f"&el={text}", f"&el={q(text)}"
     charged = _CHARGED.get(c.flight.rate_type)  # mc or mi: the event the flight pays for
     if charged is not None and choice.won.cost:
@@ -148,19 +148,10 @@ def sign(
 _CHARGED = {RateType.CPM: tracking.COST[Kind.IMPRESSION], RateType.CPC: tracking.COST[Kind.CLICK]}
 
 
-def _elements(combination: Combination) -> str:
-    """`tracking.encode_elements` of a combination's elements, remembered."""
-    found = _ELEMENTS.get(combination.identity)
-    if found is None:
-        found = tracking.encode_elements(combination.elements)
-        if len(_ELEMENTS) >= _ELEMENTS_SIZE:
-            _ELEMENTS.clear()
-        _ELEMENTS[combination.identity] = found
-    return found
-
-
-_ELEMENTS: dict[tuple[tuple[str, str], ...], str] = {}
-_ELEMENTS_SIZE = 16_384
+# a combination's elements (`Combination.identity`) as tracking URLs carry them
+_ELEMENTS: Memo[tuple[tuple[str, str], ...], str] = Memo(
+    lambda identity: tracking.encode_elements(dict(identity)), 16_384
+)
 
 
 def tracking_urls(signed: tracking.Signed, links: Links) -> dict[str, str]:

@@ -21,11 +21,12 @@ import hashlib
 import hmac
 import re
 from binascii import b2a_base64
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
+
+from kairos.memo import Memo
 
 SIGNATURE = "s"
 NAME = "n"  # a custom event's name: chosen by the page, so not signed
@@ -59,9 +60,7 @@ class Signer:
     key: bytes
     _pads: tuple[Any, Any] = field(init=False, repr=False, compare=False)
     # (ad, product page) -> its landing signature: the decision path signs the same ones
-    _landings: dict[tuple[str, str], str] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    _landings: Memo[tuple[str, str], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         key = hashlib.sha256(self.key).digest() if len(self.key) > _BLOCK else self.key
@@ -69,6 +68,10 @@ class Signer:
         inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         object.__setattr__(self, "_pads", (inner, outer))
+        landings: Memo[tuple[str, str], str] = Memo(
+            lambda pair: self.sign_canonical(_landing_message(*pair)), _LANDINGS_SIZE
+        )
+        object.__setattr__(self, "_landings", landings)
 
     def signature(self, fields: dict[str, str]) -> str:
         return self.sign_canonical(
@@ -84,14 +87,7 @@ class Signer:
 
     def landing_signature(self, ad: str, landing: str) -> str:
         """The signature that lets a click URL of `ad` land on `landing` (remembered)."""
-        key = (ad, landing)
-        found = self._landings.get(key)
-        if found is None:
-            found = self.sign_canonical(_landing_message(ad, landing))
-            if len(self._landings) >= _LANDINGS_SIZE:
-                self._landings.clear()
-            self._landings[key] = found
-        return found
+        return self._landings[(ad, landing)]
 
     def sign(self, fields: dict[str, str]) -> dict[str, str]:
         return fields | {SIGNATURE: self.signature(fields)}
@@ -143,20 +139,15 @@ class Signed:
 
     def url(self, base: str, kind: Kind) -> str:
         """`base` is the server's public URL."""
-        return self.urls(base)[kind]
+        return self.tracking_urls(base)[_NAMES[kind]]
 
     def urls(self, base: str) -> dict[Kind, str]:
         """The URL of every kind, made at once."""
-        tail = f"{self.query}&{SIGNATURE}={self.signature}"
-        return {
-            Kind.IMPRESSION: f"{base}{_PATHS[Kind.IMPRESSION]}{tail}",
-            Kind.VIEWABLE: f"{base}{_PATHS[Kind.VIEWABLE]}{tail}",
-            Kind.CLICK: f"{base}{_PATHS[Kind.CLICK]}{tail}",
-            Kind.EVENT: f"{base}{_PATHS[Kind.EVENT]}{tail}{_EVENT_NAME}",
-        }
+        named = self.tracking_urls(base)
+        return {kind: named[name] for kind, name in _NAMES.items()}
 
     def tracking_urls(self, base: str) -> dict[str, str]:
-        """`urls` by the names a decision's response gives them."""
+        """The URL of every kind by the name a decision's response gives it."""
         tail = f"{self.query}&{SIGNATURE}={self.signature}"
         return {
             "impression": f"{base}{_IMPRESSION}{tail}",
@@ -178,18 +169,20 @@ _PATHS = {kind: f"/v1/t/{kind.value}?" for kind in Kind}
 _IMPRESSION, _VIEWABLE = _PATHS[Kind.IMPRESSION], _PATHS[Kind.VIEWABLE]
 _CLICK, _EVENT = _PATHS[Kind.CLICK], _PATHS[Kind.EVENT]
 _EVENT_NAME = f"&{NAME}={NAME_PLACEHOLDER}"
+_NAMES = {
+    Kind.IMPRESSION: "impression",
+    Kind.VIEWABLE: "viewable",
+    Kind.CLICK: "click",
+    Kind.EVENT: "event",
+}
 
 
 def sign(signer: Signer, fields: dict[str, str]) -> Signed:
     """`fields` must hold d, a, p, k, x and u (the landing page); mi and mc are the impression's
     and the click's costs, el the creative's elements."""
-    return sign_ordered(signer, sorted(fields.items()))
-
-
-def sign_ordered(signer: Signer, fields: Sequence[tuple[str, str]]) -> Signed:
-    """`sign` of fields given in canonical order (by name), as the decision path makes them."""
-    signature = signer.sign_canonical("&".join([f"{k}={v}" for k, v in fields]))
-    return Signed("&".join([f"{k}={quoted(v)}" for k, v in fields]), signature)
+    ordered = sorted(fields.items())  # canonical order
+    signature = signer.sign_canonical("&".join([f"{k}={v}" for k, v in ordered]))
+    return Signed("&".join([f"{k}={quoted(v)}" for k, v in ordered]), signature)
 
 
 def landing(signer: Signer, fields: dict[str, str]) -> str | None:
@@ -223,17 +216,14 @@ def quoted(value: str) -> str:
     remembered."""
     if value.isalnum() and value.isascii():
         return value
-    found = _QUOTED.get(value)
-    if found is None:
-        found = value if _KEPT.match(value) else quote(value, safe="-_.~")
-        if len(_QUOTED) >= _QUOTED_SIZE:
-            _QUOTED.clear()
-        _QUOTED[value] = found
-    return found
+    return _QUOTED[value]
 
 
-_QUOTED: dict[str, str] = {}
-_QUOTED_SIZE = 16_384
+def _escaped(value: str) -> str:
+    return value if _KEPT.match(value) else quote(value, safe="-_.~")
+
+
+_QUOTED = Memo(_escaped, 16_384)
 
 
 def encode_elements(elements: dict[str, str]) -> str:

@@ -87,7 +87,6 @@ def compiled(body: str) -> jinja2.Template:
 
 MEMO_SIZE = 4096
 CHECKS = 8  # combinations of a template checked with a second placeholder set
-Piece = str | tuple[int, bool]  # text, or (which URL, escaped or not)
 # template, its page as a format of the URLs (None: rendered in full), the products in URL
 # order, and whether the page writes any URL escaped
 _Found = tuple[Template, str | None, list[Any], bool]
@@ -116,19 +115,19 @@ def _remember(key: tuple[int, Any], template: Template, combination: Combination
     products = _products(combination)
     if passed < 0:  # the body was seen to do more with a URL than write it
         return (template, None, products, False)
-    pieces: list[Piece] | None
+    found: _Found = (template, None, products, False)
     if passed >= CHECKS:  # trusted: its first combinations all wrote URLs out whole
         rendered = render(template, combination, _placeholders(combination, "z"))
-        pieces = _cut(rendered, _forms("z", len(products)))
+        page, escapes = _as_format(rendered, _forms("z", len(products)))
+        found = (template, page, products, escapes)
     else:
         opaque = _opaque_rendering(template, combination)
         if len(_checked) >= MEMO_SIZE:
             _checked.clear()
         _checked[id(template)] = (template, passed + 1 if opaque is not None else -1)
-        pieces = None if opaque is None else _cut(opaque, _forms("x", len(products)))
-    found: _Found = (template, None, products, False)
-    if pieces is not None:
-        found = (template, _format(pieces, len(products) + 1), products, _escapes(pieces))
+        if opaque is not None:
+            page, escapes = _as_format(opaque, _forms("x", len(products)))
+            found = (template, page, products, escapes)
     _memo[key] = found
     if len(_memo) > MEMO_SIZE:
         _memo.popitem(last=False)
@@ -155,30 +154,23 @@ def _forms(mark: str, products: int) -> tuple[dict[str, tuple[int, bool]], re.Pa
     return forms, pattern
 
 
-def _cut(rendered: str, found: tuple[dict[str, tuple[int, bool]], re.Pattern[str]]) -> list[Piece]:
-    """The page cut at its placeholders (each: which URL, escaped or not)."""
+def _as_format(
+    rendered: str, found: tuple[dict[str, tuple[int, bool]], re.Pattern[str]]
+) -> tuple[str, bool]:
+    """The page as a `str.format` of its URLs, then of the same escaped (numbered after
+    them), and whether it writes any escaped."""
     forms, pattern = found
-    pieces: list[Piece] = []
-    at = 0
-    for match in pattern.finditer(rendered):
-        pieces += [rendered[at : match.start()], forms[match.group()]]
-        at = match.end()
-    pieces.append(rendered[at:])
-    return [p for p in pieces if p != ""]
+    urls = max(n for n, _ in forms.values()) + 1
+    escapes = False
 
+    def field(match: re.Match[str]) -> str:
+        nonlocal escapes
+        n, escaped = forms[match.group()]
+        escapes |= escaped
+        return f"{{{n + urls if escaped else n}}}"
 
-def _format(pieces: list[Piece], urls: int) -> str:
-    """The pieces as a `str.format` of the URLs, then of the same escaped (numbered after)."""
-    return "".join(
-        piece.replace("{", "{{").replace("}", "}}")
-        if isinstance(piece, str)
-        else f"{{{piece[0] + urls if piece[1] else piece[0]}}}"
-        for piece in pieces
-    )
-
-
-def _escapes(pieces: list[Piece]) -> bool:
-    return any(not isinstance(piece, str) and piece[1] for piece in pieces)
+    braced = rendered.replace("{", "{{").replace("}", "}}")  # placeholders hold no braces
+    return pattern.sub(field, braced), escapes
 
 
 def _urls(links: Links, products: list[Any]) -> list[str]:
