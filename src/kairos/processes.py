@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+from types import FrameType
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (a service manager's stop, `timeout`, `kill PID`) unwind like Ctrl-C, so
+    that the `finally` blocks stop the children this process started instead of leaving them
+    running."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from kairos.bench import ingest
 from kairos.kafka.local import LocalBroker
+from kairos.processes import stop_process
 from tests.conftest import KafkaUnderTest
 
 pytestmark = pytest.mark.kafka
@@ -79,3 +85,53 @@ def test_decisions_bench_reports_on_a_full_inventory(kafka: KafkaUnderTest, tmp_
     assert results["ratio"] == pytest.approx(
         results["requests_per_s"] / results["bare_requests_per_s"], abs=1e-3
     )
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_terminated_bench_stops_the_servers_it_started(
+    kafka: KafkaUnderTest, tmp_path: Path
+) -> None:
+    """`kill PID` of a running `kairos bench` (SIGTERM) must not leave its API server behind."""
+    env = os.environ | {
+        "KAIROS_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "KAIROS_DATA_DIR": str(tmp_path),
+        "KAIROS_LOG_LEVEL": "WARNING",
+    }
+    with (tmp_path / "bench.log").open("wb") as log:
+        bench = subprocess.Popen(
+            [sys.executable, "-m", "kairos", "bench", "ingest", "--duration", "60"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    servers: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not servers and time.monotonic() < deadline and bench.poll() is None:
+            time.sleep(0.2)
+            servers = _children(bench.pid)
+        assert servers, "the bench never started its API server"
+        time.sleep(1.0)
+        bench.send_signal(signal.SIGTERM)
+        bench.wait(timeout=60)
+        assert bench.returncode != 0
+        assert not any(_alive(pid) for pid in servers)
+    finally:
+        stop_process(bench)
+        for pid in servers:  # only when the test fails: the orphans it found, by PID
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

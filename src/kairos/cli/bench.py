@@ -14,6 +14,7 @@ from kairos.bench import featurestore, freshness, ingest, recommend, upworthy
 from kairos.bench import stream as stream_bench
 from kairos.bench.harness import write_report
 from kairos.cli.common import clean_errors, console, settings_of
+from kairos.processes import interrupt_on_sigterm
 
 app = typer.Typer(
     help="Benchmarks, each against a baseline measured in the same run.", no_args_is_help=True
@@ -25,7 +26,9 @@ def _progress(message: str) -> None:
 
 
 def _report(name: str, json_path: Path | None, measure: Callable[[], dict[str, object]]) -> None:
-    """Run one benchmark, write its JSON report, and print it."""
+    """Run one benchmark, write its JSON report, and print it. A SIGTERM stops the broker and
+    servers the benchmark started, as Ctrl-C does."""
+    interrupt_on_sigterm()
     with clean_errors():
         results = measure()
     print(json.dumps(write_report(name, results, json_path), indent=2))

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-from types import FrameType
 
 import typer
 import uvicorn
@@ -22,7 +20,7 @@ from kairos.errors import KairosError
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.local import fetch_jars
 from kairos.logs import kv
-from kairos.processes import stop_processes
+from kairos.processes import interrupt_on_sigterm, stop_processes
 from kairos.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,7 +71,7 @@ def _supervise(settings: Settings, workers: int, access_log: bool) -> None:
         return _child(*command, env=env), time.monotonic()
 
     children = [start() for _ in range(workers)]
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     try:
         while True:
             time.sleep(0.5)
@@ -117,10 +115,6 @@ def _reuse_port_socket(settings: Settings) -> socket.socket:
     return sock
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def _child(*command: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Another `kairos` process (same settings, from the environment) supervised here."""
     log.info("starting", extra=kv(process=" ".join(command)))
@@ -139,7 +133,7 @@ def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> 
     children: list[subprocess.Popen[bytes]] = []
     # SIGTERM (a service manager, `timeout`) must clean up like Ctrl-C: uvicorn re-raises the
     # signal once it has shut down, and this handler turns it into KeyboardInterrupt here.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     try:
         with clean_errors():
             if broker is not None:
