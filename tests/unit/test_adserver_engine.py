@@ -438,7 +438,7 @@ def test_a_pool_logs_the_first_eligible_ads_its_page_leaves(ads: int, data: st.D
     index = FlightIndex(cat)
     candidates = cat.placement("p1").candidates  # type: ignore[union-attr]
     ranked = rank(candidates, [Prediction(0.01)] * len(candidates), index)
-    pool = ranked.pool(index.everything, frozenset())
+    pool = ranked.pool(index.mask(index.everything), frozenset())
     skip = data.draw(st.sets(st.integers(min_value=0, max_value=ads - 1)))
     skip |= set(range(data.draw(st.integers(min_value=0, max_value=ads))))  # the top ones too
     limit = data.draw(st.integers(min_value=1, max_value=8))

@@ -8,13 +8,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kairos.adserver import caps
 from kairos.adserver import catalog as catalogs
 from kairos.adserver.context import RequestContext
-from kairos.adserver.index import FlightIndex
+from kairos.adserver.index import FlightIndex, as_mask, has, of_mask, of_positions
 from kairos.adserver.model import (
     Ad,
     Advertiser,
@@ -105,7 +106,7 @@ def test_targeting_masks_equal_the_scalar_checks(
     for ctx in ctxs:  # the same index, asked again: its remembered answers must still hold
         held = index.expressions_hold(ctx)
         mask = index.targeted(ctx) if held is None else index.targeted(ctx) & held
-        by_flight = {c.flight.id: bool(mask[pos]) for pos, c in enumerate(index.first)}
+        by_flight = {c.flight.id: has(mask, pos) for pos, c in enumerate(index.first)}
         expected = {f.id: filters.check(f.targeting, f.timezone, ctx) is None for f in flights}
         assert by_flight == expected
 
@@ -128,7 +129,7 @@ def test_running_flights_follow_starts_and_ends_across_boundaries() -> None:
     for minutes in [-10, 0, 29, 30, 30.01, 30.02, 45, 60, 61, 10, -5, 120]:
         at = NOW + timedelta(minutes=minutes)
         mask = index.running(at.timestamp())
-        assert [bool(mask[index.position[f.id]]) for f in flights] == [
+        assert [has(mask, index.position[f.id]) for f in flights] == [
             f.start <= at and (f.end is None or at < f.end) for f in flights
         ]
 
@@ -156,7 +157,7 @@ def test_cap_masks_equal_the_scalar_checks(
         for key in caps.served_keys(cat.ads[f"ad-f{n}"]):
             features.frequency.setdefault(key, Buckets()).add(now - timedelta(seconds=ago))
     mask = index.capped(features, recent, user, now.timestamp())
-    got = [bool(mask[index.position[f.id]]) if mask is not None else False for f in flights]
+    got = [mask is not None and has(mask, index.position[f.id]) for f in flights]
     expected = [
         caps.check(cat.ads[f"ad-{f.id}"], features, recent, user, now.timestamp(), False)
         is not None
@@ -219,3 +220,14 @@ def test_idle_users_are_forgotten_while_others_are_recorded() -> None:
     assert recent.keys("idle") == {}
     assert recent.count("new2999", "flight:f1", 0.0) == 1
     assert len(recent) == 6000
+
+
+@given(st.sets(st.integers(min_value=0, max_value=299)), st.integers(min_value=300, max_value=320))
+def test_a_set_of_flights_as_int_and_as_array_agree(positions: set[int], size: int) -> None:
+    flights = of_positions(positions)
+    mask = as_mask(flights, size)
+    assert mask.dtype == bool
+    assert len(mask) == size
+    assert set(np.flatnonzero(mask).tolist()) == positions
+    assert of_mask(mask) == flights
+    assert [has(flights, p) for p in range(size)] == mask.tolist()

@@ -23,7 +23,7 @@ from kairos.adserver.catalog import Candidate, Catalog, PlacementInfo
 from kairos.adserver.context import RequestContext, Scalar
 from kairos.adserver.dynamic import ASSEMBLY
 from kairos.adserver.explain import Dropped, Masks, explain, lost
-from kairos.adserver.index import FlightIndex, Mask
+from kairos.adserver.index import FlightIndex, Flights, has
 from kairos.adserver.model import SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.ranking import Pool, Ranked, rank
@@ -116,7 +116,9 @@ class Engine:
     _ranked: dict[str, Ranked] = field(default_factory=dict, repr=False)
     _ranked_for: tuple[Catalog, Scorer] | None = field(default=None, repr=False)
     _scores: dict[str, Prediction] = field(default_factory=dict, repr=False)
-    _pools: dict[tuple[str, bytes, frozenset[str]], Pool] = field(default_factory=dict, repr=False)
+    _pools: dict[tuple[str, Flights, frozenset[str]], Pool] = field(
+        default_factory=dict, repr=False
+    )
 
     def decide(
         self, request: DecisionRequest, features: UserFeatures | None
@@ -148,7 +150,7 @@ class Engine:
             flights &= ~page.capped
         ranked = self._ranking(info, ctx, page, flights)
         types = frozenset(wanted.ad_types)
-        pool = self._pool(info, ranked, flights, types)
+        pool = self._pool(info, ranked, flights, types, page.index)
         skip = self._ad_steps(ranked, pool, ctx, page)
         eligible = pool.eligible(ranked, skip, MAX_LOGGED)
         left = pool.any_left(skip)
@@ -165,14 +167,15 @@ class Engine:
         return PlacementResult(wanted, info, choices, considered, no_fill, trail, eligible)
 
     def _ranking(
-        self, info: PlacementInfo, ctx: RequestContext, page: _Page, flights: Mask
+        self, info: PlacementInfo, ctx: RequestContext, page: _Page, flights: Flights
     ) -> Ranked:
         """The candidates in auction order: once per catalog and scorer when the scorer is
         context free, else per request over the candidates whose flights passed."""
         if not self.scorer.context_free:
             alive = info.candidates
             if not page.request.explain:  # explain wants every candidate, with its reason
-                alive = tuple(c for c in alive if flights[page.index.position[c.flight.id]])
+                position = page.index.position
+                alive = tuple(c for c in alive if has(flights, position[c.flight.id]))
             return rank(alive, self.scorer.predict(alive, ctx), page.index)
         if self._ranked_for is None or self._ranked_for != (self.catalog, self.scorer):
             everything = list(self.catalog.ads.values())
@@ -188,16 +191,21 @@ class Engine:
         return ranked
 
     def _pool(
-        self, info: PlacementInfo, ranked: Ranked, flights: Mask, types: frozenset[str]
+        self,
+        info: PlacementInfo,
+        ranked: Ranked,
+        flights: Flights,
+        types: frozenset[str],
+        index: FlightIndex,
     ) -> Pool:
         """`ranked.pool`, remembered per placement, flights and types while the ranking
         lasts (up to `MAX_POOLS` in all)."""
         if not self.scorer.context_free:  # a ranking per request: nothing to share
-            return ranked.pool(flights, types)
-        key = (info.placement.id, flights.tobytes(), types)
+            return ranked.pool(index.mask(flights), types)
+        key = (info.placement.id, flights, types)
         found = self._pools.get(key)
         if found is None:
-            found = ranked.pool(flights, types)
+            found = ranked.pool(index.mask(flights), types)
             if len(self._pools) >= MAX_POOLS:
                 self._pools.clear()
             self._pools[key] = found
@@ -323,16 +331,16 @@ class _Page:
         self, request: DecisionRequest, features: UserFeatures | None, index: FlightIndex
     ) -> None:
         self.request, self.features, self.index = request, features, index
-        self.base: Mask = index.everything  # running, unspent and paced: set first thing
-        self.paced: Mask | None = None  # None: no flight is throttled
-        self.capped: Mask | None = None  # flights at a cap for this user
+        self.base: Flights = index.everything  # running, unspent and paced: set first thing
+        self.paced: Flights | None = None  # None: no flight is throttled
+        self.capped: Flights | None = None  # flights at a cap for this user
         self.ads: set[str] = set()
         self.creatives: set[str] = set()
-        self.contexts: dict[tuple[str, object], tuple[RequestContext, Mask]] = {}
+        self.contexts: dict[tuple[str, object], tuple[RequestContext, Flights]] = {}
 
     def context_for(
         self, info: PlacementInfo, wanted: PlacementRequest
-    ) -> tuple[RequestContext, Mask]:
+    ) -> tuple[RequestContext, Flights]:
         """The request's context with this placement's site, zone and key-values, and the
         flights whose targeting (expressions included) lets it through."""
         key = (info.placement.id, tuple(sorted(wanted.properties.items())))

@@ -15,7 +15,7 @@ import numpy as np
 from kairos.adserver import caps, pacing
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
-from kairos.adserver.index import Mask
+from kairos.adserver.index import Flights, Mask, has
 from kairos.adserver.pacing import Delivery
 from kairos.adserver.ranking import Ranked
 from kairos.adserver.targeting.filters import check as targeting_check
@@ -36,16 +36,16 @@ class Dropped:
 
 @dataclass(slots=True)  # made per request: see `context.RequestContext`
 class Masks:
-    flights: Mask  # flights that passed every flight-level step for this placement
-    targeted: Mask  # flights whose targeting lets the placement's context through
+    flights: Flights  # flights that passed every flight-level step for this placement
+    targeted: Flights  # flights whose targeting lets the placement's context through
     types: frozenset[str]  # the ad types asked for (empty: the placement's)
 
 
 class _Page(Protocol):
     index: FlightIndex
     features: UserFeatures | None
-    paced: Mask | None
-    capped: Mask | None
+    paced: Flights | None
+    capped: Flights | None
 
     def not_on_page(self, c: Candidate) -> str | None: ...
 
@@ -91,15 +91,15 @@ def _why(
 ) -> tuple[str, str]:
     now = ctx.timestamp()
     user_key = ctx.user_key if ctx.personalization else None
-    if not masks.flights[flight]:
+    if not has(masks.flights, flight):
         if not c.live_at(ctx.now):
             return "eligible", "flight not running now"
         spent = pacing.exhausted(c.flight, engine.deliveries.get(c.flight.id, _NOTHING))
         if spent is not None:
             return "eligible", spent
-        if not masks.targeted[flight]:
+        if not has(masks.targeted, flight):
             return "targeting", targeting_check(c.flight.targeting, c.flight.timezone, ctx) or "?"
-        if page.paced is not None and not page.paced[flight]:
+        if page.paced is not None and not has(page.paced, flight):
             return "pacing", "paced: held back to spread delivery"
         verdict = caps.check(c, page.features, engine.recent, user_key, now, ad_level=False)
         return "caps", verdict or "cap reached"
