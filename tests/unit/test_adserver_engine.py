@@ -191,6 +191,19 @@ def test_two_fast_requests_cannot_both_pass_a_cap() -> None:
     assert anonymous.choices[0].candidate.flight.id == "capped"
 
 
+def test_a_serve_counts_towards_every_cap_that_reads_its_counters() -> None:
+    """Another flight's advertiser cap counts this flight's impressions; counters no cap
+    reads are not kept per user."""
+    per_hour = {"impressions": 1, "period": 1, "unit": CapUnit.HOUR}
+    advertiser = FrequencyCap(scope=CapScope.ADVERTISER, **per_hour)  # type: ignore[arg-type]
+    own = FrequencyCap(scope=CapScope.FLIGHT, **per_hour)  # type: ignore[arg-type]
+    cat = build([flight("capped", caps=[advertiser], price=1.0), flight("other", caps=[own])])
+    e = engine(cat)
+    assert one(e).choices[0].candidate.flight.id == "other"
+    assert one(e).choices == []  # `other` at its own cap, `capped` at the advertiser's
+    assert set(e.recent.keys(USER)) == {"flight:other", "advertiser:adv"}
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     st.integers(min_value=1, max_value=5),

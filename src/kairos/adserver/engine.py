@@ -300,7 +300,7 @@ class Engine:
     ) -> None:
         page.ads.add(c.ad.id)
         page.creatives.add(c.creative.id)
-        if ctx.user_key is None or not ctx.personalization:
+        if ctx.user_key is None or not ctx.personalization or not keys:
             return
         now = ctx.timestamp()
         self.recent.record(ctx.user_key, now, keys)

@@ -43,7 +43,10 @@ class Pool:
     survivors: array[int]  # positions, in rank order
     _biddable: dict[float, array[int]] = field(default_factory=dict, repr=False)
     _house: array[int] | None = field(default=None, repr=False)
-    _first: tuple[array[int], tuple[str, ...]] | None = field(default=None, repr=False)
+    # the first survivors (a few more than are logged), their ad ids, and the logged ones
+    _first: tuple[array[int], frozenset[int], tuple[str, ...], tuple[str, ...]] | None = field(
+        default=None, repr=False
+    )
 
     def biddable(self, ranked: Ranked, floor: float) -> array[int]:
         """The survivors that bid at or above the floor, in rank order."""
@@ -59,12 +62,13 @@ class Pool:
 
     def eligible(self, ranked: Ranked, skip: set[int], limit: int) -> tuple[str, ...]:
         """The ad ids of the first `limit` survivors that are not skipped."""
-        if self._first is None:  # a few more than `limit`: a page skips a few
-            positions = self.survivors[: limit + _SPARE]
-            self._first = (positions, tuple(ranked.candidates[p].ad.id for p in positions))
-        positions, ids = self._first
-        if not skip:
-            return ids[:limit]
+        if self._first is None or len(self._first[3]) != min(limit, len(self.survivors)):
+            positions = self.survivors[: limit + _SPARE]  # a page skips a few
+            ids = tuple(ranked.candidates[p].ad.id for p in positions)
+            self._first = (positions, frozenset(positions), ids, ids[:limit])
+        positions, first, ids, logged = self._first
+        if first.isdisjoint(skip):  # what the page skips is further down, if anywhere
+            return logged
         kept = [ad_id for p, ad_id in zip(positions, ids, strict=True) if p not in skip]
         if len(kept) >= limit or len(positions) == len(self.survivors):
             return tuple(kept[:limit])
@@ -72,6 +76,8 @@ class Pool:
         return tuple(islice(left, limit))
 
     def any_left(self, skip: set[int]) -> bool:
+        if len(self.survivors) > len(skip):  # more than are skipped: one is left
+            return True
         return any(p not in skip for p in self.survivors)
 
 
@@ -88,7 +94,8 @@ class Ranked:
     ad_capped: tuple[int, ...]  # candidates with ad-level caps: checked one by one
     priorities: tuple[int, ...]  # the arrays' values as Python numbers, for scalar reads
     ecpms: tuple[float, ...]
-    served_keys: tuple[tuple[str, ...], ...]  # the frequency counters a serve counts in
+    # the frequency counters a serve counts in that some cap of the catalog reads
+    served_keys: tuple[tuple[str, ...], ...]
     _biddable: dict[float, Mask] = field(default_factory=dict, repr=False)
     _types: dict[frozenset[str], Mask] = field(default_factory=dict, repr=False)
     _cleared: dict[tuple[int, int | None, float], Won | None] = field(
@@ -167,7 +174,20 @@ def rank(
             for pos, c in enumerate(ranked)
             if any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
         ),
-        served_keys=tuple(caps.served_keys(c) for c in ranked),
+        served_keys=_capped_keys(ranked, index),
         priorities=tuple(c.flight.priority for c in ranked),
         ecpms=tuple(ecpms[i] for i in order),
     )
+
+
+def _capped_keys(ranked: Sequence[Candidate], index: FlightIndex) -> tuple[tuple[str, ...], ...]:
+    """Each candidate's counters (ad, flight, campaign, advertiser) that a cap reads: the
+    index's flight, campaign and advertiser rules, and its own ad counter when an ad-level
+    cap applies to it. Only these are recorded per user when it is served."""
+    read = index.rules_by_key.keys()
+    kept = []
+    for c in ranked:
+        ad_level = any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
+        own = caps.scope_key(c, CapScope.AD)
+        kept.append(tuple(k for k in caps.served_keys(c) if k in read or (ad_level and k == own)))
+    return tuple(kept)
