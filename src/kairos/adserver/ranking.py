@@ -43,8 +43,9 @@ class Pool:
     survivors: array[int]  # positions, in rank order
     _biddable: dict[float, array[int]] = field(default_factory=dict, repr=False)
     _house: array[int] | None = field(default=None, repr=False)
-    # the first survivors (a few more than are logged), their ad ids, and the logged ones
-    _first: tuple[array[int], frozenset[int], tuple[str, ...], tuple[str, ...]] | None = field(
+    # the first survivors' ad ids (a few more than are logged), each survivor's index among
+    # them by position, and the logged ones
+    _first: tuple[dict[int, int], tuple[str, ...], tuple[str, ...]] | None = field(
         default=None, repr=False
     )
 
@@ -62,15 +63,17 @@ class Pool:
 
     def eligible(self, ranked: Ranked, skip: set[int], limit: int) -> tuple[str, ...]:
         """The ad ids of the first `limit` survivors that are not skipped."""
-        if self._first is None or len(self._first[3]) != min(limit, len(self.survivors)):
+        if self._first is None or len(self._first[2]) != min(limit, len(self.survivors)):
             positions = self.survivors[: limit + _SPARE]  # a page skips a few
             ids = tuple(ranked.candidates[p].ad.id for p in positions)
-            self._first = (positions, frozenset(positions), ids, ids[:limit])
-        positions, first, ids, logged = self._first
-        if first.isdisjoint(skip):  # what the page skips is further down, if anywhere
+            self._first = ({p: n for n, p in enumerate(positions)}, ids, ids[:limit])
+        index, ids, logged = self._first
+        if index.keys().isdisjoint(skip):  # what the page skips is further down, if anywhere
             return logged
-        kept = [ad_id for p, ad_id in zip(positions, ids, strict=True) if p not in skip]
-        if len(kept) >= limit or len(positions) == len(self.survivors):
+        kept = list(ids)
+        for n in sorted((index[p] for p in skip if p in index), reverse=True):
+            del kept[n]
+        if len(kept) >= limit or len(ids) == len(self.survivors):
             return tuple(kept[:limit])
         left = (ranked.candidates[p].ad.id for p in self.survivors if p not in skip)
         return tuple(islice(left, limit))
