@@ -1,11 +1,12 @@
 """The decision: for each placement of a request, the candidate pipeline as small named steps.
 
 eligible (dates, goals, budgets) → targeting → pacing → caps → ad type and caps per ad → no
-duplicates on the page → scoring → auction → house/fallback. Flight-level steps are boolean
-masks over all flights at once (`index`), shared by the placements of a request; ad-level ones
-are masks over the placement's candidates in auction order (`ranking`), so the auction is the
-first survivor. In explain mode each dropped candidate gets the step and reason that dropped
-it. Pure apart from the injected state (pacer, recent decisions) and randomness.
+duplicates on the page → scoring → auction → house/fallback. Flight-level steps answer for
+all flights at once as sets of flights (ints, `index`), shared by the placements of a request;
+ad-level ones are pools of the placement's candidates in auction order (`ranking`), so the
+auction is the first survivor. In explain mode each dropped candidate gets the step and
+reason that dropped it. Pure apart from the injected state (pacer, recent decisions) and
+randomness.
 """
 
 from __future__ import annotations
@@ -313,7 +314,7 @@ class Engine:
 
 
 class _Page:
-    """One request's shared answers: the flight masks, what it served, per-placement contexts."""
+    """One request's shared answers: the flight sets, what it served, per-placement contexts."""
 
     __slots__ = (
         "ads",
