@@ -1,11 +1,13 @@
-"""A bounded memory of values made from their keys, for hot paths."""
+"""Bounded memories of values made from their keys (or from objects themselves), for hot
+paths."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 K = TypeVar("K")
+T = TypeVar("T")
 V = TypeVar("V")
 
 
@@ -26,3 +28,28 @@ class Memo(dict[K, V]):
             self.clear()
         self[key] = value
         return value
+
+
+class ByIdentity(Generic[T, V]):
+    """`memo(obj)` is the value `make(obj)` made the first time for this very object (not an
+    equal one): for objects that are expensive to hash or compare but shared, such as a
+    catalog's candidates or a pool's ids. Each object is held while remembered, so its id
+    cannot pass to another; when `size` are held, the next new one forgets them all."""
+
+    __slots__ = ("_found", "_make", "_size")
+
+    def __init__(self, make: Callable[[T], V], size: int) -> None:
+        self._make, self._size = make, size
+        self._found: dict[int, tuple[T, V]] = {}
+
+    def __call__(self, obj: T) -> V:
+        found = self._found.get(id(obj))
+        if found is None or found[0] is not obj:
+            found = (obj, self._make(obj))
+            if len(self._found) >= self._size:
+                self._found.clear()
+            self._found[id(obj)] = found
+        return found[1]
+
+    def __len__(self) -> int:
+        return len(self._found)

@@ -140,6 +140,7 @@ def test_every_decision_is_logged_with_its_propensity(
         1.0,
         "historical-ctr",
     )
+    assert "ad-all" in served.eligible  # the pre-encoded ids decode as a list
 
 
 def test_tracking_counts_once_and_refuses_forgeries(

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+
 from kairos.adserver import dynamic, tracking
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
@@ -15,8 +17,8 @@ from kairos.adserver.engine import Choice, PlacementResult
 from kairos.adserver.model import RateType
 from kairos.adserver.tracking import Kind, Signer
 from kairos.creative.html import escaped_url
-from kairos.domain.decisions import Decision
-from kairos.memo import Memo
+from kairos.domain.decisions import NO_IDS, DecisionRecord
+from kairos.memo import ByIdentity, Memo
 
 
 @dataclass(frozen=True)
@@ -79,38 +81,31 @@ def ad_json(
     return body
 
 
-def _fixed(c: Candidate) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A candidate's ids and its creative's own contents (those given) as an answer shows
-    them: the same in every decision, so made once per candidate (catalog object)."""
-    found = _FIXED.get(id(c))
-    if found is None or found[0] is not c:
-        creative = c.creative
-        ids = {
-            "ad_id": c.ad.id,
-            "creative_id": creative.id,
-            "flight_id": c.flight.id,
-            "campaign_id": c.campaign.id,
-            "advertiser_id": c.advertiser.id,
-            "ad_type": creative.ad_type,
-            "width": creative.width,
-            "height": creative.height,
-        }
-        given = {
-            "title": creative.title,
-            "body": creative.body,
-            "cta": creative.cta,
-            "image_url": creative.image_url,
-            "fields": creative.fields,
-        }
-        found = (c, ids, {k: v for k, v in given.items() if v})
-        if len(_FIXED) >= _FIXED_SIZE:
-            _FIXED.clear()
-        _FIXED[id(c)] = found
-    return found[1], found[2]
+def _made_fixed(c: Candidate) -> tuple[dict[str, Any], dict[str, Any]]:
+    creative = c.creative
+    ids = {
+        "ad_id": c.ad.id,
+        "creative_id": creative.id,
+        "flight_id": c.flight.id,
+        "campaign_id": c.campaign.id,
+        "advertiser_id": c.advertiser.id,
+        "ad_type": creative.ad_type,
+        "width": creative.width,
+        "height": creative.height,
+    }
+    given = {
+        "title": creative.title,
+        "body": creative.body,
+        "cta": creative.cta,
+        "image_url": creative.image_url,
+        "fields": creative.fields,
+    }
+    return ids, {k: v for k, v in given.items() if v}
 
 
-_FIXED: dict[int, tuple[Candidate, dict[str, Any], dict[str, Any]]] = {}
-_FIXED_SIZE = 65_536
+# a candidate's ids and its creative's own contents (those given) as an answer shows them:
+# the same in every decision, so made once per candidate (catalog object)
+_fixed = ByIdentity(_made_fixed, 65_536)
 
 
 def sign(
@@ -182,23 +177,23 @@ def _image_link(image_url: str, width: int | None, height: int | None, alt: str)
     )
 
 
-def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decision]:
+def decision_records(result: PlacementResult, ctx: RequestContext) -> list[DecisionRecord]:
     """What the decisions topic gets: each choice, or the no-fill (for fill rate)."""
     placement_id = result.info.placement.id if result.info else result.request.key
     if not result.choices:
         return [
-            Decision(
+            DecisionRecord(
                 decision_id=f"nofill-{ctx.timestamp():.6f}-{placement_id}",
                 ts=ctx.now,
                 user_key=ctx.user_key,
                 placement_id=placement_id,
                 candidates=result.considered,
-                eligible=list(result.eligible),
+                eligible=_ids_json(result.eligible),
                 no_fill=True,
             )
         ]
     return [
-        Decision(
+        DecisionRecord(
             decision_id=choice.decision_id,
             ts=ctx.now,
             user_key=ctx.user_key,
@@ -216,7 +211,16 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
             model_version=choice.won.bid.prediction.model_version,
             features=dict(ctx.features) if ctx.personalization else {},
             candidates=result.considered,
-            eligible=list(result.eligible),
+            eligible=_ids_json(result.eligible),
         )
         for choice in result.choices
     ]
+
+
+def _encoded_ids(ids: tuple[str, ...]) -> msgspec.Raw:
+    return msgspec.Raw(_JSON.encode(ids)) if ids else NO_IDS
+
+
+_JSON = msgspec.json.Encoder()
+# the ids a pool logs are one tuple for all of its decisions: encoded once
+_ids_json = ByIdentity(_encoded_ids, 4096)

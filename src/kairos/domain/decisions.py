@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from msgspec import Struct, field
+from msgspec import Raw, Struct, field
 
 DECISION_SCHEMA_VERSION = 1
+NO_IDS = Raw(b"[]")
 
 
-class Decision(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+class _Record(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """A decision record's fields but its eligible ads (`Decision`, `DecisionRecord`)."""
+
     decision_id: str
     ts: datetime
     user_key: str | None = None
@@ -37,9 +40,21 @@ class Decision(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     model_version: str | None = None
     features: dict[str, Any] = field(default_factory=dict)  # what the model saw
     candidates: int = 0  # ads that fit the placement
-    eligible: list[str] = field(default_factory=list)  # those that reached the auction (≤ 50)
     no_fill: bool = False
     schema_version: int = DECISION_SCHEMA_VERSION
+
+
+class Decision(_Record, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """The record as the topic's readers decode it."""
+
+    eligible: list[str] = field(default_factory=list)  # those that reached the auction (≤ 50)
+
+
+class DecisionRecord(_Record, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """The record as the ad server writes it: its eligible ads already JSON, encoded once for
+    every decision that logs the same ones. Its JSON decodes as a `Decision`."""
+
+    eligible: Raw = NO_IDS
 
 
 def combination_key(elements: Mapping[str, str]) -> str:
