@@ -33,6 +33,7 @@ from kairos.adserver.context import RequestContext
 from kairos.adserver.model import CapScope, FrequencyCap
 from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.targeting import filters
+from kairos.memo import Memo
 from kairos.stream.features import UserFeatures
 
 Mask = np.ndarray[Any, np.dtype[np.bool_]]
@@ -86,8 +87,8 @@ class FlightIndex:
         self.rules_by_key: dict[str, list[CapRule]] = {}
         for rule in self.rules:
             self.rules_by_key.setdefault(rule.key, []).append(rule)
-        self._trait_masks: dict[tuple[str, object], Flights] = {}
-        self._combined: dict[tuple[object, ...], Flights] = {}
+        self._trait_masks = Memo(self._made_trait_mask, MAX_REMEMBERED)
+        self._combined = Memo(self._made_combination, MAX_REMEMBERED)
         edges = np.concatenate([self.starts, self.ends])
         self._edges = np.sort(edges[np.isfinite(edges)])
         self._running: tuple[float, float, Flights] = (np.inf, -np.inf, self.everything)
@@ -155,16 +156,7 @@ class FlightIndex:
             ctx.keywords,
             quarter,
         )
-        mask = self._combined.get(traits)
-        if mask is None:
-            mask = self.everything
-            values = (*traits[:-1], datetime.fromtimestamp(quarter * QUARTER_S, UTC))
-            for trait, value in zip(filters.TRAITS, values, strict=True):
-                mask &= self._trait_mask(trait, value)
-            if len(self._combined) >= MAX_REMEMBERED:
-                self._combined.clear()
-            self._combined[traits] = mask
-        return mask
+        return self._combined[traits]
 
     def expressions_hold(self, ctx: RequestContext) -> Flights | None:
         """Flights whose expression (if any) is true here; None when nothing is dropped."""
@@ -224,19 +216,19 @@ class FlightIndex:
 
     # -- caches -------------------------------------------------------------------------------
 
-    def _trait_mask(self, trait: str, value: object) -> Flights:
-        key = (trait, value)
-        mask = self._trait_masks.get(key)
-        if mask is None:
-            probe = replace(_PROBE, **{trait: value})  # type: ignore[arg-type]
-            checks = filters.TRAITS[trait]
-            mask = of_positions(
-                pos for pos, c in enumerate(self.first) if _passes(checks, c, probe)
-            )
-            if len(self._trait_masks) >= MAX_REMEMBERED:
-                self._trait_masks.clear()
-            self._trait_masks[key] = mask
+    def _made_combination(self, traits: tuple[Any, ...]) -> Flights:
+        """The flights a combination of trait values (`targeted`'s key) lets through."""
+        mask = self.everything
+        values = (*traits[:-1], datetime.fromtimestamp(traits[-1] * QUARTER_S, UTC))
+        for trait, value in zip(filters.TRAITS, values, strict=True):
+            mask &= self._trait_masks[(trait, value)]
         return mask
+
+    def _made_trait_mask(self, key: tuple[str, object]) -> Flights:
+        trait, value = key
+        probe = replace(_PROBE, **{trait: value})  # type: ignore[arg-type]
+        checks = filters.TRAITS[trait]
+        return of_positions(pos for pos, c in enumerate(self.first) if _passes(checks, c, probe))
 
 
 def of_positions(positions: Iterable[int]) -> Flights:
