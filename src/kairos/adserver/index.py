@@ -33,7 +33,7 @@ from kairos.adserver.context import RequestContext
 from kairos.adserver.model import CapScope, FrequencyCap
 from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.targeting import filters
-from kairos.memo import Memo
+from kairos.memo import ByIdentity, Memo
 from kairos.stream.features import UserFeatures
 
 Mask = np.ndarray[Any, np.dtype[np.bool_]]
@@ -89,6 +89,7 @@ class FlightIndex:
             self.rules_by_key.setdefault(rule.key, []).append(rule)
         self._trait_masks = Memo(self._made_trait_mask, MAX_REMEMBERED)
         self._combined = Memo(self._made_combination, MAX_REMEMBERED)
+        self._served = ByIdentity(self._made_served_keys, MAX_REMEMBERED)
         edges = np.concatenate([self.starts, self.ends])
         self._edges = np.sort(edges[np.isfinite(edges)])
         self._running: tuple[float, float, Flights] = (np.inf, -np.inf, self.everything)
@@ -214,7 +215,19 @@ class FlightIndex:
                 mask = rule.flights if mask is None else mask | rule.flights
         return mask
 
+    def served_keys(self, c: Candidate) -> tuple[str, ...]:
+        """The counters a serve of `c` counts in (ad, flight, campaign, advertiser) that a cap
+        reads: the rules' flight, campaign and advertiser counters, and its own ad counter
+        under an ad-level cap. Only these are recorded per user (once per candidate)."""
+        return self._served(c)
+
     # -- caches -------------------------------------------------------------------------------
+
+    def _made_served_keys(self, c: Candidate) -> tuple[str, ...]:
+        read = self.rules_by_key
+        ad_level = any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
+        own = caps.scope_key(c, CapScope.AD)
+        return tuple(k for k in caps.served_keys(c) if k in read or (ad_level and k == own))
 
     def _made_combination(self, traits: tuple[Any, ...]) -> Flights:
         """The flights a combination of trait values (`targeted`'s key) lets through."""

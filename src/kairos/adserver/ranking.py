@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kairos.adserver import auction, caps
+from kairos.adserver import auction
 from kairos.adserver.auction import Bid, Prediction, Won
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.index import FlightIndex, Mask
@@ -177,20 +177,7 @@ def rank(
             for pos, c in enumerate(ranked)
             if any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
         ),
-        served_keys=_capped_keys(ranked, index),
+        served_keys=tuple(index.served_keys(c) for c in ranked),
         priorities=tuple(c.flight.priority for c in ranked),
         ecpms=tuple(ecpms[i] for i in order),
     )
-
-
-def _capped_keys(ranked: Sequence[Candidate], index: FlightIndex) -> tuple[tuple[str, ...], ...]:
-    """Each candidate's counters (ad, flight, campaign, advertiser) that a cap reads: the
-    index's flight, campaign and advertiser rules, and its own ad counter when an ad-level
-    cap applies to it. Only these are recorded per user when it is served."""
-    read = index.rules_by_key.keys()
-    kept = []
-    for c in ranked:
-        ad_level = any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
-        own = caps.scope_key(c, CapScope.AD)
-        kept.append(tuple(k for k in caps.served_keys(c) if k in read or (ad_level and k == own)))
-    return tuple(kept)
