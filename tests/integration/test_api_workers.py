@@ -9,19 +9,7 @@ from kairos.bench.harness import BenchEnv, api_server
 from kairos.db.engine import make_engine
 from kairos.db.migrate import upgrade
 from tests.conftest import KafkaUnderTest
-
-
-def _processes() -> dict[int, tuple[int, bytes]]:
-    """Every process: its parent and command line."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                stat, cmdline = (proc / "stat").read_text(), (proc / "cmdline").read_bytes()
-            except OSError:  # gone meanwhile
-                continue
-            found[int(proc.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
-    return found
+from tests.processes import processes as all_processes
 
 
 def test_workers_share_the_port_and_stop_with_the_command(
@@ -33,7 +21,7 @@ def test_workers_share_the_port_and_stop_with_the_command(
     env = BenchEnv(kafka.bootstrap, tmp_path, kafka.settings(tmp_path).topic_prefix)
     with api_server(env, workers=2) as base:
         host, port = base.removeprefix("http://").split(":")
-        processes = _processes()
+        processes = all_processes()
         (supervisor,) = [
             pid for pid, (_, cmd) in processes.items() if f"--port\0{port}\0".encode() in cmd
         ]

@@ -16,6 +16,7 @@ from kairos.bench import ingest
 from kairos.kafka.local import LocalBroker
 from kairos.processes import stop_process
 from tests.conftest import KafkaUnderTest
+from tests.processes import alive, children
 
 pytestmark = pytest.mark.kafka
 
@@ -87,21 +88,6 @@ def test_decisions_bench_reports_on_a_full_inventory(kafka: KafkaUnderTest, tmp_
     )
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 def test_a_terminated_bench_stops_the_servers_it_started(
     kafka: KafkaUnderTest, tmp_path: Path
 ) -> None:
@@ -123,15 +109,15 @@ def test_a_terminated_bench_stops_the_servers_it_started(
         deadline = time.monotonic() + 90
         while not servers and time.monotonic() < deadline and bench.poll() is None:
             time.sleep(0.2)
-            servers = _children(bench.pid)
+            servers = children(bench.pid)
         assert servers, "the bench never started its API server"
         time.sleep(1.0)
         bench.send_signal(signal.SIGTERM)
         bench.wait(timeout=60)
         assert bench.returncode != 0
-        assert not any(_alive(pid) for pid in servers)
+        assert not any(alive(pid) for pid in servers)
     finally:
         stop_process(bench)
         for pid in servers:  # only when the test fails: the orphans it found, by PID
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)

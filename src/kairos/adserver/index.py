@@ -246,10 +246,10 @@ class FlightIndex:
 
 def of_positions(positions: Iterable[int]) -> Flights:
     """The set of the flights at these positions."""
-    flights = 0
-    for position in positions:
-        flights |= 1 << position
-    return flights
+    at = list(positions)
+    mask = np.zeros(max(at, default=-1) + 1, dtype=bool)
+    mask[at] = True
+    return of_mask(mask)  # in linear time: OR-ing one bit at a time would be quadratic
 
 
 def of_mask(mask: Mask) -> Flights:
