@@ -2,7 +2,6 @@
 # which installs what is missing (system packages, the virtualenv, Kafka's jars) and is quick
 # when everything is already there.
 
-PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -20,9 +19,13 @@ setup: $(STAMP) $(JARS)
 
 # constraints.txt pins every Python package to the versions the suite last passed with, so a
 # clean checkout installs exactly what was tested (refresh it with `make constraints`).
-$(STAMP): pyproject.toml constraints.txt scripts/ensure-system.sh
+# The virtualenv is made again when the interpreter scripts/python.sh picks has changed.
+$(STAMP): pyproject.toml constraints.txt scripts/ensure-system.sh scripts/python.sh
 	scripts/ensure-system.sh
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	python="$$(scripts/python.sh)"; \
+	if [ ! -x $(BIN)/python ] || [ "$$(cat $(VENV)/.interpreter 2>/dev/null)" != "$$python" ]; then \
+		rm -rf $(VENV) && "$$python" -m venv $(VENV) && echo "$$python" > $(VENV)/.interpreter; \
+	fi
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system packages Kairos needs (Java 17+ for the broker, Maven for its jars,
-# Python's venv module, redis-server for the Redis feature store's tests and benchmark) from
-# Debian's packages when they are missing. Quick when present.
+# Debian's python3 with its venv module, redis-server for the Redis feature store's tests and
+# benchmark) from Debian's packages when they are missing. Quick when present.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
-python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
+# Debian's own python3 (see scripts/python.sh) with its venv module, unless told another
+if [ -z "${KAIROS_PYTHON:-}" ]; then
+  /usr/bin/python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3 python3-venv)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing system packages: ${missing[*]}" >&2
