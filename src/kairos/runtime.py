@@ -53,11 +53,23 @@ def pseudonymizer(settings: Settings) -> Pseudonymizer:
     return Pseudonymizer(pseudonym_key(settings))
 
 
-def kafka_sink(settings: Settings, linger_ms: int | None = None) -> KafkaSink:
+def kafka_sink(settings: Settings) -> KafkaSink:
+    """The producer of accepted events: each request waits for its delivery reports."""
     return KafkaSink(
         settings.bootstrap_servers,
         timeout_ms=settings.produce_timeout_ms,
-        linger_ms=settings.produce_linger_ms if linger_ms is None else linger_ms,
+        linger_ms=settings.produce_linger_ms,
+    )
+
+
+def log_sink(settings: Settings) -> KafkaSink:
+    """The producer of decision logs: batches longer, and nothing waits for their delivery
+    (a failed one is told to the caller's `failed`)."""
+    return KafkaSink(
+        settings.bootstrap_servers,
+        timeout_ms=settings.produce_timeout_ms,
+        linger_ms=settings.decision_log_linger_ms,
+        awaited=False,
     )
 
 

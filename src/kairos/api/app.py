@@ -60,7 +60,7 @@ def create_app(
         if own_sink:
             _ensure_topics(settings)
         active_sink = sink or runtime.kafka_sink(settings)
-        decision_sink = sink or runtime.kafka_sink(settings, settings.decision_log_linger_ms)
+        decision_sink = sink or runtime.log_sink(settings)
         active_engine = engine or runtime.database(settings)
         ingestor = Ingestor(
             active_sink,

@@ -194,16 +194,17 @@ def _context(
 
 
 def _log(svc: Services, records: list[Any]) -> None:
-    """Produce the decision records without holding the response: enqueued at once, the
-    delivery reported later (a failure is counted and logged); only what meets a full local
-    queue waits in a task."""
+    """Produce the decision records without holding the response: enqueued at once, a failed
+    delivery reported later (counted and logged); only what meets a full local queue waits
+    for room in a task."""
     topic = svc.topics.decisions
     messages = [
         Message(topic, (r.user_key or r.decision_id).encode(), _ENCODER.encode(r)) for r in records
     ]
     enqueued = svc.decision_sink.send_nowait(messages, _log_failed)
     if enqueued < len(messages):
-        task = asyncio.get_running_loop().create_task(svc.decision_sink.send(messages[enqueued:]))
+        rest = svc.decision_sink.enqueue(messages[enqueued:], _log_failed)
+        task = asyncio.get_running_loop().create_task(rest)
         task.add_done_callback(_logged)
         svc.pending_logs.add(task)
         task.add_done_callback(svc.pending_logs.discard)

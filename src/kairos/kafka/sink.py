@@ -36,7 +36,12 @@ class MessageSink(Protocol):
 
     def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
         """Enqueue without waiting for delivery (logs that must not hold a response);
-        returns how many were enqueued: the rest met a full local queue, `send` them."""
+        returns how many were enqueued: the rest met a full local queue, `enqueue` them."""
+        ...
+
+    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
+        """Enqueue every message, waiting for room in the local queue but never for
+        delivery; a delivery that fails is told to `failed`."""
         ...
 
     async def ping(self, timeout_s: float = 1.0) -> bool: ...
@@ -92,14 +97,23 @@ class KafkaSink:
 
     Messages are produced as requests arrive and batched by librdkafka (`linger.ms`), so the
     brokers see large batches under load; each request waits for its own delivery reports.
+
+    A sink of logs that nothing waits for (`awaited=False`: `send_nowait` and `enqueue`
+    only) has librdkafka report failed deliveries alone: a delivered message then costs the
+    poll thread no call into Python, and the serving thread no hand-over of the interpreter
+    lock. Its `send` is refused, since it could not tell a delivery from a missing report.
     """
 
-    def __init__(self, bootstrap: str, *, timeout_ms: int = 5000, linger_ms: int = 20) -> None:
+    def __init__(
+        self, bootstrap: str, *, timeout_ms: int = 5000, linger_ms: int = 20, awaited: bool = True
+    ) -> None:
         self._timeout_s = timeout_ms / 1000
         self._brokers_down = False
+        self._awaited = awaited
         cfg = producer_config(bootstrap, timeout_ms=timeout_ms, linger_ms=linger_ms) | {
             "error_cb": self._on_error,
             "logger": logging.getLogger("kairos.kafka.librdkafka"),
+            "delivery.report.only.error": not awaited,
         }
         self._producer = Producer(cfg)
         self._stop = threading.Event()
@@ -119,6 +133,8 @@ class KafkaSink:
             log.debug("kafka client error", extra=kv(code=err.name(), reason=err.str()))
 
     async def send(self, messages: Sequence[Message]) -> None:
+        if not self._awaited:
+            raise TypeError("this sink reports failed deliveries only: `enqueue` instead")
         if not messages:
             return
         if self._brokers_down and not await self.ping(timeout_s=1.0):
@@ -153,6 +169,14 @@ class KafkaSink:
             except KafkaException as exc:
                 failed(f"not enqueued: {exc}")
         return len(messages)
+
+    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
+        done = 0
+        while True:
+            done += self.send_nowait(messages[done:], failed)
+            if done >= len(messages):
+                return
+            await asyncio.sleep(0.005)  # local queue full: let the producer drain it
 
     async def _produce(self, messages: Sequence[Message], request: _Request) -> None:
         produce, report = self._producer.produce, request.on_delivery
@@ -207,6 +231,9 @@ class MemorySink:
         else:
             self.messages.extend(messages)
         return len(messages)
+
+    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
+        self.send_nowait(messages, failed)
 
     async def ping(self, timeout_s: float = 1.0) -> bool:
         return self.available
