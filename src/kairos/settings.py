@@ -121,10 +121,16 @@ class Settings(BaseSettings):
         "(0: the model scores ads once per catalog and model)",
     )
     gc_thresholds: tuple[int, int, int] = Field(
-        default=(700, 10, 10),
+        default=(700, 10, 1000),
         description="The API's garbage-collector thresholds (generations 0, 1, 2; start-up "
         "objects are frozen out of every scan): higher collects less often but pauses longer "
-        "(`kairos_gc_pause_seconds`)",
+        "(`kairos_gc_pause_seconds`); the third makes automatic full collections rare",
+    )
+    gc_full_every_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="The API collects every generation this often (each a pause of tens of "
+        "milliseconds on a warm server)",
     )
     log_level: str = "INFO"
 

@@ -94,10 +94,12 @@ def create_app(
         if own_sink:  # a real cluster: follow the models `kairos learn` publishes
             adserver.follow_models(settings.bootstrap_servers, runtime.topics(settings).models)
         gcpauses.install(settings.gc_thresholds)
+        collecting = asyncio.create_task(gcpauses.full_collections(settings.gc_full_every_s))
         log.info("api started", extra=kv(kafka=settings.bootstrap_servers))
         try:
             yield
         finally:
+            collecting.cancel()
             await adserver.stop()
             pending = app.state.services.pending_logs
             if pending:

@@ -308,4 +308,5 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "closed_loop_connections": plan.connections,
         "gc_pauses": gc_pauses,
         "gc_thresholds": list(settings.gc_thresholds),
+        "gc_full_every_s": settings.gc_full_every_s,
     }
