@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -99,9 +100,11 @@ class KafkaSink:
     brokers see large batches under load; each request waits for its own delivery reports.
 
     A sink of logs that nothing waits for (`awaited=False`: `send_nowait` and `enqueue`
-    only) has librdkafka report failed deliveries alone: a delivered message then costs the
-    poll thread no call into Python, and the serving thread no hand-over of the interpreter
-    lock. Its `send` is refused, since it could not tell a delivery from a missing report.
+    only) has librdkafka report failed deliveries alone, so a delivered message costs no call
+    into Python; and it serves its reports on the caller's thread as it sends (a poll thread
+    takes the interpreter's lock once per report, and the serving thread hands it over each
+    time), its own thread polling only when it has been idle for a while. Its `send` is
+    refused, since it could not tell a delivery from a missing report.
     """
 
     def __init__(
@@ -116,13 +119,20 @@ class KafkaSink:
             "delivery.report.only.error": not awaited,
         }
         self._producer = Producer(cfg)
+        self._polled = time.monotonic()  # when the sender last served reports (not awaited)
         self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
+        poll = self._poll if awaited else self._poll_when_idle
+        self._poller = threading.Thread(target=poll, name="kafka-delivery", daemon=True)
         self._poller.start()
 
     def _poll(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)
+
+    def _poll_when_idle(self, idle_s: float = 0.5) -> None:
+        while not self._stop.wait(idle_s):
+            if time.monotonic() - self._polled >= idle_s:
+                self._producer.poll(0)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
@@ -157,7 +167,7 @@ class KafkaSink:
             if err is not None:
                 failed(err.str())
 
-        produce = self._producer.produce
+        produce, enqueued = self._producer.produce, len(messages)
         for index, m in enumerate(messages):
             try:
                 if m.headers:
@@ -165,10 +175,14 @@ class KafkaSink:
                 else:
                     produce(m.topic, m.value, m.key, on_delivery=report)
             except BufferError:
-                return index
+                enqueued = index
+                break
             except KafkaException as exc:
                 failed(f"not enqueued: {exc}")
-        return len(messages)
+        if not self._awaited:  # the reports due so far, on this thread (a message leaves the
+            self._producer.poll(0)  # local queue once its report is served)
+            self._polled = time.monotonic()
+        return enqueued
 
     async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
         done = 0
