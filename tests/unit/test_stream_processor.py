@@ -135,7 +135,7 @@ def test_impression_click_and_window_close_give_labels_and_counts() -> None:
 
 
 def test_idle_users_leave_the_state_with_tombstones_unless_they_come_back() -> None:
-    from kairos.stream.runtime import PartitionState
+    from kairos.stream.partition import PartitionState
 
     partition = PartitionState(0)
     step, out = EventProcessor(), []
