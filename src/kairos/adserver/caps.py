@@ -41,6 +41,11 @@ def served_keys(candidate: Candidate) -> tuple[str, ...]:
     return tuple(scope_key(candidate, scope) for scope in CapScope)
 
 
+def ad_level(candidate: Candidate) -> bool:
+    """Whether a cap of its campaign or flight counts each of its ads on its own."""
+    return any(cap.scope is _AD for cap in (*candidate.campaign.caps, *candidate.flight.caps))
+
+
 class RecentDecisions:
     """What this server showed each user lately (bounded by time and count, in memory), and
     when each of the user's counters was served, oldest first, so that counting a counter

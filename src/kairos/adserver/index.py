@@ -225,7 +225,7 @@ class FlightIndex:
 
     def _made_served_keys(self, c: Candidate) -> tuple[str, ...]:
         read = self.rules_by_key
-        ad_level = any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
+        ad_level = caps.ad_level(c)
         own = caps.scope_key(c, CapScope.AD)
         return tuple(k for k in caps.served_keys(c) if k in read or (ad_level and k == own))
 

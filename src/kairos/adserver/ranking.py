@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from kairos.adserver import auction
+from kairos.adserver import auction, caps
 from kairos.adserver.auction import Bid, Prediction, Won
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.index import FlightIndex, Mask
-from kairos.adserver.model import CapScope
 
 Positions = np.ndarray[Any, np.dtype[np.intp]]
 MAX_CLEARED = 10_000  # remembered (winner, runner-up, floor) auctions per placement
@@ -172,11 +171,7 @@ def rank(
         house=priority >= auction.HOUSE_PRIORITY,
         by_ad={c.ad.id: pos for pos, c in enumerate(ranked)},
         by_creative=by_creative,
-        ad_capped=tuple(
-            pos
-            for pos, c in enumerate(ranked)
-            if any(cap.scope is CapScope.AD for cap in (*c.campaign.caps, *c.flight.caps))
-        ),
+        ad_capped=tuple(pos for pos, c in enumerate(ranked) if caps.ad_level(c)),
         served_keys=tuple(index.served_keys(c) for c in ranked),
         priorities=tuple(c.flight.priority for c in ranked),
         ecpms=tuple(ecpms[i] for i in order),
