@@ -86,6 +86,10 @@ def test_decisions_bench_reports_on_a_full_inventory(kafka: KafkaUnderTest, tmp_
     assert results["ratio"] == pytest.approx(
         results["requests_per_s"] / results["bare_requests_per_s"], abs=1e-3
     )
+    # both endpoints measured in turn, each round's ratio beside the whole run's
+    assert results["rounds"] == plan.rounds == len(results["ratio_by_round"])
+    ratios = results["ratio_by_round"]
+    assert min(ratios) - 0.02 <= results["ratio"] <= max(ratios) + 0.02  # (rounded rates)
 
 
 def test_a_terminated_bench_stops_the_servers_it_started(

@@ -5,16 +5,18 @@ The inventory (seeded, written through the same repository the management API us
 live ads over 100 flights in 20 campaigns of 5 advertisers, with targeting (countries,
 devices, keywords, day-parts, expressions on user features) and frequency caps; 8 placements.
 Each request asks for 3 placements for one of 5,000 visitors (80 % consenting). Loads, from
-`bench.loadgen` (one event loop, so the client takes little CPU from the server): closed-loop
-with a few keep-alive connections for the most requests/s, an open loop at a fixed rate (1,000/s
-by default) for latency at that rate, and one at half the closed loop's rate for latency where
-the machine is not saturated.
+`bench.loadgen` (one event loop, so the client takes little CPU from the server): closed loops
+with a few keep-alive connections for the most requests/s, on the decisions and on the bare
+endpoint in turn, a few rounds of each (the ratio is of their totals); an open loop at a fixed
+rate (1,000/s by default) for latency at that rate, and one at half the closed loops' rate for
+latency where the machine is not saturated.
 """
 
 from __future__ import annotations
 
 import http.client
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -56,7 +58,8 @@ KEYWORDS = ["travel", "outdoor", "eco", "fashion", "news", "sports", "tech", "fo
 
 @dataclass(frozen=True)
 class DecisionsPlan:
-    duration_s: float = 20.0
+    duration_s: float = 20.0  # of closed loop per endpoint, in `rounds` alternating parts
+    rounds: int = 4
     # the broker's JIT compiles the produce path over the first seconds of decision logs,
     # taking a good part of a core from the API meanwhile: measure after it settles
     warmup_s: float = 10.0
@@ -253,6 +256,41 @@ def _gc_pauses(base: str) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class _Segment:
+    per_s: int
+    latencies: list[float]
+
+
+# between two closed loops: what the previous one left (the decision log's last batches, the
+# broker's writes) is done before the next one is timed
+_SETTLE_S = 0.5
+
+
+def _alternating(
+    host: str, port: int, deciding: list[bytes], bare: list[bytes], plan: DecisionsPlan
+) -> list[tuple[_Segment, _Segment]]:
+    """Closed loops on the decisions and the bare endpoint in turn, `plan.rounds` times: a
+    machine whose speed drifts (other tenants, the broker's compiler) slows both alike."""
+    part = plan.duration_s / plan.rounds
+    rounds = []
+    for _ in range(plan.rounds):
+        pair = []
+        for requests in (deciding, bare):
+            per_s, latencies = loadgen.closed_loop(host, port, requests, plan.connections, part)
+            pair.append(_Segment(per_s, latencies))
+            time.sleep(_SETTLE_S)
+        rounds.append((pair[0], pair[1]))
+    return rounds
+
+
+def _rate(segments: list[_Segment]) -> int:
+    """Requests/s over the segments together (their requests over their time)."""
+    count = sum(len(s.latencies) for s in segments)
+    seconds = sum(len(s.latencies) / s.per_s for s in segments if s.per_s)
+    return int(count / seconds) if seconds else 0
+
+
 def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str, object]:
     with bench_env(settings, "decisions") as env:
         topics = Topics(env.topic_prefix, settings.topic_partitions, settings.topic_replication)
@@ -268,13 +306,15 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
             progress(f"warming up the server and the broker, {plan.warmup_s:.0f}s")
             loadgen.closed_loop(host, port, deciding, plan.connections, plan.warmup_s)
             fill_rate, dynamic_rate = _fill_rate(base, bodies)
-            progress(f"decisions, closed loop, {plan.duration_s:.0f}s")
-            rps, closed = loadgen.closed_loop(
-                host, port, deciding, plan.connections, plan.duration_s
+            progress(
+                f"decisions and the bare endpoint (GET /healthz), closed loops, "
+                f"{plan.rounds} rounds of {plan.duration_s / plan.rounds:.1f}s each"
             )
+            rounds = _alternating(host, port, deciding, bare, plan)
+            closed = [t for decided, _ in rounds for t in decided.latencies]
+            rps = _rate([decided for decided, _ in rounds])
+            bare_rps = _rate([answered for _, answered in rounds])
             creative_share = _creative_share(base)
-            progress(f"bare endpoint (GET /healthz), closed loop, {plan.duration_s:.0f}s")
-            bare_rps, _ = loadgen.closed_loop(host, port, bare, plan.connections, plan.duration_s)
             # latency where the machine is not saturated first: a saturated run leaves the
             # broker and the producer a backlog to work off
             half = max(rps / 2, 1.0)
@@ -297,6 +337,8 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "closed_loop_p99_ms": percentiles_ms(closed)["p99_ms"],
         "bare_requests_per_s": bare_rps,
         "ratio": round(rps / bare_rps, 3) if bare_rps else 0.0,
+        "ratio_by_round": [round(d.per_s / b.per_s, 3) if b.per_s else 0.0 for d, b in rounds],
+        "rounds": plan.rounds,
         "ads": ads,
         "flights": plan.flights,
         "fill_rate": round(fill_rate, 3),
