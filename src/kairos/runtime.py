@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from kairos.db.engine import make_engine
 from kairos.domain.identity import Pseudonymizer
-from kairos.kafka.sink import KafkaSink
+from kairos.kafka.sink import KafkaLog, KafkaSink
 from kairos.kafka.topics import Topics
 from kairos.settings import Settings
 
@@ -62,14 +62,13 @@ def kafka_sink(settings: Settings) -> KafkaSink:
     )
 
 
-def log_sink(settings: Settings) -> KafkaSink:
+def decision_log(settings: Settings) -> KafkaLog:
     """The producer of decision logs: batches longer, and nothing waits for their delivery
     (a failed one is told to the caller's `failed`)."""
-    return KafkaSink(
+    return KafkaLog(
         settings.bootstrap_servers,
         timeout_ms=settings.produce_timeout_ms,
         linger_ms=settings.decision_log_linger_ms,
-        awaited=False,
     )
 
 

@@ -36,7 +36,7 @@ from kairos.featurestore.base import FeatureStore
 from kairos.featurestore.factory import open_feature_store
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.exceptions import KafkaUnavailable
-from kairos.kafka.sink import MessageSink
+from kairos.kafka.sink import Sinks
 from kairos.logs import kv
 from kairos.settings import Settings
 from kairos.stream.geo import open_geo
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: Settings,
     *,
-    sink: MessageSink | None = None,
+    sink: Sinks | None = None,
     engine: Engine | None = None,
     features: FeatureStore | None = None,
 ) -> FastAPI:
@@ -60,7 +60,7 @@ def create_app(
         if own_sink:
             _ensure_topics(settings)
         active_sink = sink or runtime.kafka_sink(settings)
-        decision_sink = sink or runtime.log_sink(settings)
+        decision_log = sink or runtime.decision_log(settings)
         active_engine = engine or runtime.database(settings)
         ingestor = Ingestor(
             active_sink,
@@ -88,7 +88,7 @@ def create_app(
             pseudonymize=pseudonymizer,
             geo=geo,
             replays=Replays(),
-            decision_sink=decision_sink,
+            decision_log=decision_log,
         )
         await adserver.start()
         if own_sink:  # a real cluster: follow the models `kairos learn` publishes
@@ -106,7 +106,7 @@ def create_app(
                 await asyncio.wait(pending, timeout=5)
             if own_sink:
                 active_sink.close()
-                decision_sink.close()
+                decision_log.close()
             if engine is None:
                 active_engine.dispose()
 

@@ -11,7 +11,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from kairos.api.ingest import Ingestor
-from kairos.kafka.sink import MessageSink
+from kairos.kafka.sink import MessageLog, MessageSink
 from kairos.kafka.topics import Topics
 from kairos.settings import Settings
 from kairos.stream.enrich import GeoLookup
@@ -36,7 +36,7 @@ class Services:
     replays: Replays
     # decision logs: a producer of their own that batches longer (nothing waits for them);
     # the same as `sink` when a test gives one
-    decision_sink: MessageSink
+    decision_log: MessageLog
     pending_logs: set[asyncio.Task[None]] = field(default_factory=set)
 
 

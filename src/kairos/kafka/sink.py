@@ -1,7 +1,9 @@
-"""Where accepted messages go: an interface, the Kafka producer behind it, and an in-memory twin.
+"""Where messages go: two interfaces, the Kafka producers behind them, and an in-memory twin.
 
-`send` returns only when every message of the batch is acknowledged by the brokers
-(idempotent producer, acks=all); otherwise it raises `KafkaUnavailable` naming what did land.
+A `MessageSink` carries accepted events: `send` returns only when every message of the batch is
+acknowledged by the brokers (idempotent producer, acks=all); otherwise it raises
+`KafkaUnavailable` naming what did land. A `MessageLog` carries logs that must not hold a
+response (decisions): enqueued and never waited for, a failed delivery told afterwards.
 """
 
 from __future__ import annotations
@@ -33,21 +35,34 @@ Failed = Callable[[str], None]  # told why a message sent without waiting was no
 
 
 class MessageSink(Protocol):
+    """Events a request waits for: `send` returns once the brokers hold every one."""
+
     async def send(self, messages: Sequence[Message]) -> None: ...
-
-    def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
-        """Enqueue without waiting for delivery (logs that must not hold a response);
-        returns how many were enqueued: the rest met a full local queue, `enqueue` them."""
-        ...
-
-    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
-        """Enqueue every message, waiting for room in the local queue but never for
-        delivery; a delivery that fails is told to `failed`."""
-        ...
 
     async def ping(self, timeout_s: float = 1.0) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class MessageLog(Protocol):
+    """Logs that must not hold a response: enqueued, never waited for; a delivery that fails
+    is told to `failed`."""
+
+    def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
+        """Enqueue without waiting; returns how many were enqueued: the rest met a full local
+        queue, `enqueue` them."""
+        ...
+
+    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
+        """Enqueue every message, waiting for room in the local queue but never for
+        delivery."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Sinks(MessageSink, MessageLog, Protocol):
+    """One object for both (the in-memory twin of tests)."""
 
 
 def producer_config(
@@ -93,46 +108,26 @@ class _Request:
             self.future.set_result(None)
 
 
-class KafkaSink:
-    """confluent-kafka producer; a poll thread serves delivery reports.
-
-    Messages are produced as requests arrive and batched by librdkafka (`linger.ms`), so the
-    brokers see large batches under load; each request waits for its own delivery reports.
-
-    A sink of logs that nothing waits for (`awaited=False`: `send_nowait` and `enqueue`
-    only) has librdkafka report failed deliveries alone, so a delivered message costs no call
-    into Python; and it serves its reports on the caller's thread as it sends (a poll thread
-    takes the interpreter's lock once per report, and the serving thread hands it over each
-    time), its own thread polling only when it has been idle for a while. Its `send` is
-    refused, since it could not tell a delivery from a missing report.
-    """
+class _Producer:
+    """A confluent-kafka producer with its own thread serving delivery reports."""
 
     def __init__(
-        self, bootstrap: str, *, timeout_ms: int = 5000, linger_ms: int = 20, awaited: bool = True
+        self, bootstrap: str, *, timeout_ms: int, linger_ms: int, only_errors: bool
     ) -> None:
         self._timeout_s = timeout_ms / 1000
         self._brokers_down = False
-        self._awaited = awaited
         cfg = producer_config(bootstrap, timeout_ms=timeout_ms, linger_ms=linger_ms) | {
             "error_cb": self._on_error,
             "logger": logging.getLogger("kairos.kafka.librdkafka"),
-            "delivery.report.only.error": not awaited,
+            "delivery.report.only.error": only_errors,
         }
         self._producer = Producer(cfg)
-        self._polled = time.monotonic()  # when the sender last served reports (not awaited)
         self._stop = threading.Event()
-        poll = self._poll if awaited else self._poll_when_idle
-        self._poller = threading.Thread(target=poll, name="kafka-delivery", daemon=True)
+        self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
         self._poller.start()
 
     def _poll(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
-
-    def _poll_when_idle(self, idle_s: float = 0.5) -> None:
-        while not self._stop.wait(idle_s):
-            if time.monotonic() - self._polled >= idle_s:
-                self._producer.poll(0)
+        raise NotImplementedError
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
@@ -141,73 +136,6 @@ class KafkaSink:
             self._brokers_down = True
         else:
             log.debug("kafka client error", extra=kv(code=err.name(), reason=err.str()))
-
-    async def send(self, messages: Sequence[Message]) -> None:
-        if not self._awaited:
-            raise TypeError("this sink reports failed deliveries only: `enqueue` instead")
-        if not messages:
-            return
-        if self._brokers_down and not await self.ping(timeout_s=1.0):
-            raise KafkaUnavailable("Kafka is unreachable", detail={"delivered": 0})
-        request = _Request(len(messages), asyncio.get_running_loop())
-        await self._produce(messages, request)
-        try:
-            await asyncio.wait_for(asyncio.shield(request.future), self._timeout_s + 2)
-        except TimeoutError:
-            request.errors.append("no delivery report in time")
-        if request.errors:
-            raise KafkaUnavailable(
-                "Kafka did not acknowledge every event",
-                detail={"of": len(messages), "errors": sorted(set(request.errors))[:5]},
-            )
-        self._brokers_down = False
-
-    def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
-        def report(err: KafkaError | None, _msg: object = None) -> None:
-            if err is not None:
-                failed(err.str())
-
-        produce, enqueued = self._producer.produce, len(messages)
-        for index, m in enumerate(messages):
-            try:
-                if m.headers:
-                    produce(m.topic, m.value, m.key, headers=m.headers, on_delivery=report)
-                else:
-                    produce(m.topic, m.value, m.key, on_delivery=report)
-            except BufferError:
-                enqueued = index
-                break
-            except KafkaException as exc:
-                failed(f"not enqueued: {exc}")
-        if not self._awaited:  # the reports due so far, on this thread (a message leaves the
-            self._producer.poll(0)  # local queue once its report is served)
-            self._polled = time.monotonic()
-        return enqueued
-
-    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
-        done = 0
-        while True:
-            done += self.send_nowait(messages[done:], failed)
-            if done >= len(messages):
-                return
-            await asyncio.sleep(0.005)  # local queue full: let the producer drain it
-
-    async def _produce(self, messages: Sequence[Message], request: _Request) -> None:
-        produce, report = self._producer.produce, request.on_delivery
-        for index, m in enumerate(messages):
-            while True:
-                try:
-                    if m.headers:
-                        produce(m.topic, m.value, m.key, headers=m.headers, on_delivery=report)
-                    else:
-                        produce(m.topic, m.value, m.key, on_delivery=report)
-                    break
-                except BufferError:  # local queue full: let the poll thread drain it
-                    await asyncio.sleep(0.005)
-                except KafkaException as exc:  # the request has failed: stop waiting for it
-                    request.errors.append(f"message {index} not enqueued: {exc}")
-                    request._finish()
-                    return
 
     async def ping(self, timeout_s: float = 1.0) -> bool:
         """True when a broker answers a metadata request within the timeout."""
@@ -226,9 +154,113 @@ class KafkaSink:
             log.error("producer closed with undelivered messages", extra=kv(count=remaining))
 
 
+class KafkaSink(_Producer):
+    """The `MessageSink` of accepted events: a poll thread serves delivery reports.
+
+    Messages are produced as requests arrive and batched by librdkafka (`linger.ms`), so the
+    brokers see large batches under load; each request waits for its own delivery reports.
+    """
+
+    def __init__(self, bootstrap: str, *, timeout_ms: int = 5000, linger_ms: int = 20) -> None:
+        super().__init__(bootstrap, timeout_ms=timeout_ms, linger_ms=linger_ms, only_errors=False)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    async def send(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        if self._brokers_down and not await self.ping(timeout_s=1.0):
+            raise KafkaUnavailable("Kafka is unreachable", detail={"delivered": 0})
+        request = _Request(len(messages), asyncio.get_running_loop())
+        await self._produce(messages, request)
+        try:
+            await asyncio.wait_for(asyncio.shield(request.future), self._timeout_s + 2)
+        except TimeoutError:
+            request.errors.append("no delivery report in time")
+        if request.errors:
+            raise KafkaUnavailable(
+                "Kafka did not acknowledge every event",
+                detail={"of": len(messages), "errors": sorted(set(request.errors))[:5]},
+            )
+        self._brokers_down = False
+
+    async def _produce(self, messages: Sequence[Message], request: _Request) -> None:
+        produce, report = self._producer.produce, request.on_delivery
+        for index, m in enumerate(messages):
+            while True:
+                try:
+                    if m.headers:
+                        produce(m.topic, m.value, m.key, headers=m.headers, on_delivery=report)
+                    else:
+                        produce(m.topic, m.value, m.key, on_delivery=report)
+                    break
+                except BufferError:  # local queue full: let the poll thread drain it
+                    await asyncio.sleep(0.005)
+                except KafkaException as exc:  # the request has failed: stop waiting for it
+                    request.errors.append(f"message {index} not enqueued: {exc}")
+                    request._finish()
+                    return
+
+
+class KafkaLog(_Producer):
+    """The `MessageLog` of decisions: nothing waits for their delivery.
+
+    librdkafka reports failed deliveries alone, so a delivered message costs no call into
+    Python; and the reports are served on the caller's thread as it sends (a poll thread
+    takes the interpreter's lock once per report, and the serving thread hands it over each
+    time), its own thread polling only when it has been idle for a while. It has no `send`:
+    it could not tell a delivery from a missing report.
+    """
+
+    IDLE_S = 0.5  # the poll thread serves reports once the sender has been idle this long
+
+    def __init__(self, bootstrap: str, *, timeout_ms: int = 5000, linger_ms: int = 20) -> None:
+        self._polled = time.monotonic()  # when the sender last served reports
+        super().__init__(bootstrap, timeout_ms=timeout_ms, linger_ms=linger_ms, only_errors=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.IDLE_S):
+            if time.monotonic() - self._polled >= self.IDLE_S:
+                self._producer.poll(0)
+
+    def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
+        def report(err: KafkaError | None, _msg: object = None) -> None:
+            if err is not None:
+                failed(err.str())
+
+        produce, enqueued = self._producer.produce, len(messages)
+        for index, m in enumerate(messages):
+            try:
+                if m.headers:
+                    produce(m.topic, m.value, m.key, headers=m.headers, on_delivery=report)
+                else:
+                    produce(m.topic, m.value, m.key, on_delivery=report)
+            except BufferError:
+                enqueued = index
+                break
+            except KafkaException as exc:
+                failed(f"not enqueued: {exc}")
+        # the reports due so far, on this thread (a message leaves the local queue once its
+        # report is served)
+        self._producer.poll(0)
+        self._polled = time.monotonic()
+        return enqueued
+
+    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
+        done = 0
+        while True:
+            done += self.send_nowait(messages[done:], failed)
+            if done >= len(messages):
+                return
+            await asyncio.sleep(0.005)  # local queue full: let the producer drain it
+
+
 @dataclass
 class MemorySink:
-    """In-memory twin for unit tests of pure logic: keeps messages; can play 'unreachable'."""
+    """In-memory twin (a `MessageSink` and a `MessageLog`) for unit tests of pure logic: keeps
+    messages; can play 'unreachable'."""
 
     messages: list[Message] = field(default_factory=list)
     available: bool = True
