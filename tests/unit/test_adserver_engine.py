@@ -452,13 +452,31 @@ def test_a_pool_logs_the_first_eligible_ads_its_page_leaves(ads: int, data: st.D
     candidates = cat.placement("p1").candidates  # type: ignore[union-attr]
     ranked = rank(candidates, [Prediction(0.01)] * len(candidates), index)
     pool = ranked.pool(index.mask(index.everything), frozenset())
-    skip = data.draw(st.sets(st.integers(min_value=0, max_value=ads - 1)))
-    skip |= set(range(data.draw(st.integers(min_value=0, max_value=ads))))  # the top ones too
-    limit = data.draw(st.integers(min_value=1, max_value=8))
-    expected = [ranked.candidates[p].ad.id for p in range(ads) if p not in skip][:limit]
-    assert pool.eligible(ranked, skip, limit) == tuple(expected)
-    assert pool.eligible(ranked, set(), limit) == tuple(c.ad.id for c in ranked.candidates[:limit])
-    assert pool.any_left(skip) == (len(skip) < ads)
+    pages = []  # one pool serves many pages: some skip the same, some not, limits vary
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        skip = data.draw(st.sets(st.integers(min_value=0, max_value=ads - 1)))
+        skip |= set(range(data.draw(st.integers(min_value=0, max_value=ads))))  # the top too
+        pages.append((skip, data.draw(st.integers(min_value=1, max_value=8))))
+    for skip, limit in pages + pages:
+        expected = [ranked.candidates[p].ad.id for p in range(ads) if p not in skip][:limit]
+        assert pool.eligible(ranked, skip, limit) == tuple(expected)
+        everything = tuple(c.ad.id for c in ranked.candidates[:limit])
+        assert pool.eligible(ranked, set(), limit) == everything
+        assert pool.any_left(skip) == (len(skip) < ads)
+
+
+def test_a_pool_gives_the_same_logged_ids_to_pages_that_skip_the_same() -> None:
+    """The decision log encodes a tuple of ids once (by identity): pages that skip the same
+    ads get the very same tuple."""
+    cat = build([flight("f")], ads_per_flight=20)
+    index = FlightIndex(cat)
+    candidates = cat.placement("p1").candidates  # type: ignore[union-attr]
+    ranked = rank(candidates, [Prediction(0.01)] * len(candidates), index)
+    pool = ranked.pool(index.mask(index.everything), frozenset())
+    first = pool.eligible(ranked, {0, 3}, 5)
+    assert first == tuple(ranked.candidates[p].ad.id for p in (1, 2, 4, 5, 6))
+    assert pool.eligible(ranked, {3, 0}, 5) is first
+    assert pool.eligible(ranked, {0, 4}, 5) is not first
 
 
 def test_each_choice_signs_the_cost_of_the_event_its_flight_pays_for() -> None:

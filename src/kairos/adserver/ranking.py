@@ -25,6 +25,7 @@ from kairos.adserver.index import FlightIndex, Mask
 Positions = np.ndarray[Any, np.dtype[np.intp]]
 MAX_CLEARED = 10_000  # remembered (winner, runner-up, floor) auctions per placement
 _SPARE = 16  # survivors' ad ids kept beyond the logged ones
+_SKIPPED = 64  # remembered ways a page skips some of a pool's first survivors
 
 
 def _positions(mask: Mask) -> array[int]:
@@ -47,6 +48,9 @@ class Pool:
     _first: tuple[dict[int, int], tuple[str, ...], tuple[str, ...]] | None = field(
         default=None, repr=False
     )
+    # the logged ids when a page skips some of the first survivors, by their indices among
+    # them: pages skip the same few (what the page's other placements showed)
+    _skipped: dict[tuple[int, ...], tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     def biddable(self, ranked: Ranked, floor: float) -> array[int]:
         """The survivors that bid at or above the floor, in rank order."""
@@ -66,14 +70,23 @@ class Pool:
             positions = self.survivors[: limit + _SPARE]  # a page skips a few
             ids = tuple(ranked.candidates[p].ad.id for p in positions)
             self._first = ({p: n for n, p in enumerate(positions)}, ids, ids[:limit])
+            self._skipped = {}
         index, ids, logged = self._first
         if index.keys().isdisjoint(skip):  # what the page skips is further down, if anywhere
             return logged
+        removed = tuple(sorted((index[p] for p in skip if p in index), reverse=True))
+        found = self._skipped.get(removed)
+        if found is not None:  # the same tuple as before: the log encodes it once
+            return found
         kept = list(ids)
-        for n in sorted((index[p] for p in skip if p in index), reverse=True):
+        for n in removed:
             del kept[n]
         if len(kept) >= limit or len(ids) == len(self.survivors):
-            return tuple(kept[:limit])
+            found = tuple(kept[:limit])
+            if len(self._skipped) >= _SKIPPED:
+                self._skipped.clear()
+            self._skipped[removed] = found
+            return found
         left = (ranked.candidates[p].ad.id for p in self.survivors if p not in skip)
         return tuple(islice(left, limit))
 
