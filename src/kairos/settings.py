@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         le=1000,
         description="Batching wait of the decision-log producer (never awaited by a request)",
     )
+    spool_dir: Path | None = Field(
+        default=None,
+        description="Messages Kafka could not take, until it can; default DATA_DIR/spool",
+    )
+    spool_replay_every_s: float = Field(
+        default=5.0, gt=0, description="How often the API tries to deliver what it spooled"
+    )
 
     # Stream processing
     stream_group: str = Field(default="kairos-stream", description="Consumer group of processors")
@@ -163,6 +170,10 @@ class Settings(BaseSettings):
     @property
     def resolved_stream_state_dir(self) -> Path:
         return (self.stream_state_dir or self.data_dir / "stream").expanduser().resolve()
+
+    @property
+    def resolved_spool_dir(self) -> Path:
+        return (self.spool_dir or self.data_dir / "spool").expanduser().resolve()
 
     @property
     def resolved_database_url(self) -> str:

@@ -33,7 +33,14 @@ BASE = "http://127.0.0.1:8000"
 
 @pytest.fixture
 def settings(kafka: KafkaUnderTest, tmp_path: Path) -> Settings:
-    settings = kafka.settings(tmp_path, database_url=f"sqlite:///{tmp_path / 'ads.db'}")
+    return one_ad(kafka, tmp_path)
+
+
+def one_ad(kafka: KafkaUnderTest, tmp_path: Path, **overrides: object) -> Settings:
+    """Settings on the test broker whose database serves one ad (`a1`) at placement
+    `inline`."""
+    url = f"sqlite:///{tmp_path / 'ads.db'}"
+    settings = kafka.settings(tmp_path, **({"database_url": url} | overrides))
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     start = datetime.now(UTC) - timedelta(hours=1)

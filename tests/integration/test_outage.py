@@ -1,4 +1,6 @@
-"""With the broker stopped the API answers 503; once it is back, every accepted event is there."""
+"""With the broker stopped the API answers 503 to events (the caller keeps them), and keeps what
+it cannot refuse (tracking hits, decision logs) in its spool; once the broker is back, every
+accepted event is there."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from fastapi.testclient import TestClient
 from kairos.api.app import create_app
 from kairos.domain import codec
 from kairos.domain.events import EventType
+from kairos.kafka.spool import Spool
 from kairos.runtime import topics
 from tests.conftest import KafkaUnderTest
+from tests.integration.test_adserver_e2e import BASE, one_ad
+from tests.integration.test_labels_and_rollups import committed_records, eventually
 from tests.integration.test_pipeline import read_all
 
 pytestmark = pytest.mark.kafka
@@ -60,3 +65,38 @@ def test_broker_outage_gives_503_and_loses_nothing(kafka: KafkaUnderTest, tmp_pa
         for _, v in read_all(settings.bootstrap_servers, topic, len(accepted))
     }
     assert set(accepted) <= found
+
+
+def test_tracking_hits_and_decision_logs_wait_out_an_outage_in_the_spool(
+    kafka: KafkaUnderTest, tmp_path: Path
+) -> None:
+    if kafka.broker is None:
+        pytest.skip("an external cluster cannot be stopped by the tests")
+    settings = one_ad(kafka, tmp_path, produce_timeout_ms=2000, spool_replay_every_s=0.5)
+    names = topics(settings)
+    with TestClient(create_app(settings)) as client:
+        kafka.broker.stop()
+        try:  # the visitor notices nothing
+            body = {"placements": [{"placement": "inline"}], "user_id": "reader-2"}
+            response = client.post("/v1/decisions", json=body)
+            assert response.status_code == 200, response.text
+            (ad,) = response.json()["placements"][0]["ads"]
+            assert client.get(ad["tracking"]["impression"].removeprefix(BASE)).status_code == 200
+            click = client.get(ad["tracking"]["click"].removeprefix(BASE), follow_redirects=False)
+            assert click.headers["location"] == "https://trail.example/boots"
+            time.sleep(3)  # past the producers' deadline: their messages are spooled
+            assert Spool(settings.resolved_spool_dir).pending()
+        finally:
+            kafka.broker.start(timeout_s=180)
+
+        def on(topic: str) -> list[dict[str, object]] | None:
+            return committed_records(settings.bootstrap_servers, topic) or None
+
+        decision_id = ad["decision_id"]
+        (decision,) = eventually(lambda: on(names.decisions), timeout_s=90)
+        assert decision["decision_id"] == decision_id
+        (impression,) = eventually(lambda: on(names.events(EventType.IMPRESSION)), 90)
+        assert impression["event_id"] == f"imp-{decision_id}"
+        (clicked,) = eventually(lambda: on(names.events(EventType.CLICK)), 90)
+        assert clicked["event_id"] == f"clk-{decision_id}"
+        eventually(lambda: not Spool(settings.resolved_spool_dir).pending() or None, 30)

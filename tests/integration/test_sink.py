@@ -30,12 +30,17 @@ def test_a_message_log_delivers_what_it_enqueues_and_tells_only_failures(
     )
     sink = KafkaLog(kafka.bootstrap, timeout_ms=5000, linger_ms=5)
     failures: list[str] = []
+
+    def failed(message: Message, error: str) -> None:
+        assert message.topic == small  # told which message, to keep it (the spool)
+        failures.append(error)
+
     messages = [Message(logs, f"k{i}".encode(), f"v{i}".encode()) for i in range(40)]
     try:
-        assert sink.send_nowait(messages[:20], failures.append) == 20
-        asyncio.run(sink.enqueue(messages[20:], failures.append))
+        assert sink.send_nowait(messages[:20], failed) == 20
+        asyncio.run(sink.enqueue(messages[20:], failed))
         # too large for its topic (random bytes: compression cannot shrink them)
-        sink.send_nowait([Message(small, b"k", os.urandom(20_000))], failures.append)
+        sink.send_nowait([Message(small, b"k", os.urandom(20_000))], failed)
         deadline = time.monotonic() + 15  # told with nothing more sent: the idle poll
         while not failures and time.monotonic() < deadline:
             time.sleep(0.05)

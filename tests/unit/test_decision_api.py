@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +38,7 @@ from kairos.db.migrate import upgrade
 from kairos.domain.decisions import Decision
 from kairos.domain.events import EventType
 from kairos.kafka.sink import MemorySink
+from kairos.kafka.spool import Spool
 from kairos.runtime import topics
 from kairos.settings import Settings
 
@@ -171,6 +173,39 @@ def test_tracking_counts_once_and_refuses_forgeries(
     response = client.get("/v1/t/c", params=forged, follow_redirects=False)
     assert response.headers["location"] == "https://shop.example/"  # the ad's own page
     assert len(sink.on(names.events(EventType.CLICK))) == 1  # and nothing counted
+
+
+def test_what_kafka_cannot_take_is_spooled_and_delivered_once_it_can(
+    settings: Settings, sink: MemorySink, engine: Engine
+) -> None:
+    """With the cluster away, pixels and clicks still answer and decisions are still made;
+    their events and logs wait in the spool, and reach Kafka once it is back."""
+    tuned = settings.model_copy(update={"spool_replay_every_s": 0.05})
+    names = topics(tuned)
+    with TestClient(create_app(tuned, sink=sink, engine=engine)) as client:
+        sink.available = False
+        ad = decide(client, user_id="u1")["placements"][0]["ads"][0]
+        pixel = ad["tracking"]["impression"].removeprefix("http://127.0.0.1:8000")
+        assert client.get(pixel).status_code == 200
+        click = ad["tracking"]["click"].removeprefix("http://127.0.0.1:8000")
+        response = client.get(click, follow_redirects=False)
+        assert (response.status_code, response.headers["location"]) == (
+            302,
+            "https://shop.example/",
+        )
+        assert sink.messages == []
+        assert Spool(tuned.resolved_spool_dir).pending()  # on disk meanwhile
+        sink.available = True
+        deadline = time.monotonic() + 10
+        while Spool(tuned.resolved_spool_dir).pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Spool(tuned.resolved_spool_dir).pending() == []
+    (impression,) = sink.on(names.events(EventType.IMPRESSION))
+    assert msgspec.json.decode(impression.value)["event_id"] == f"imp-{ad['decision_id']}"
+    assert len(sink.on(names.events(EventType.CLICK))) == 1
+    logged = [msgspec.json.decode(m.value, type=Decision) for m in sink.on(names.decisions)]
+    assert ad["decision_id"] in {d.decision_id for d in logged}
+    assert len(logged) == 2  # the served placement and the no-fill, once each
 
 
 def test_urls_of_the_previous_release_count_as_the_event_they_were_signed_for(

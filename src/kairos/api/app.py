@@ -37,6 +37,7 @@ from kairos.featurestore.factory import open_feature_store
 from kairos.kafka.admin import ensure_topics
 from kairos.kafka.exceptions import KafkaUnavailable
 from kairos.kafka.sink import Sinks
+from kairos.kafka.spool import Spool, keep_replaying
 from kairos.logs import kv
 from kairos.settings import Settings
 from kairos.stream.geo import open_geo
@@ -77,6 +78,7 @@ def create_app(
         )
         pseudonymizer = runtime.pseudonymizer(settings)
         geo = open_geo(settings)
+        spool = Spool(settings.resolved_spool_dir)
         app.state.services = Services(
             settings,
             active_sink,
@@ -89,24 +91,30 @@ def create_app(
             geo=geo,
             replays=Replays(),
             decision_log=decision_log,
+            spool=spool,
         )
         await adserver.start()
         if own_sink:  # a real cluster: follow the models `kairos learn` publishes
             adserver.follow_models(settings.bootstrap_servers, runtime.topics(settings).models)
         gcpauses.install(settings.gc_thresholds)
         collecting = asyncio.create_task(gcpauses.full_collections(settings.gc_full_every_s))
+        replaying = asyncio.create_task(
+            keep_replaying(spool, active_sink, settings.spool_replay_every_s)
+        )
         log.info("api started", extra=kv(kafka=settings.bootstrap_servers))
         try:
             yield
         finally:
             collecting.cancel()
+            replaying.cancel()
             await adserver.stop()
             pending = app.state.services.pending_logs
             if pending:
                 await asyncio.wait(pending, timeout=5)
             if own_sink:
-                active_sink.close()
+                active_sink.close()  # (a log's failed deliveries are spooled as it closes)
                 decision_log.close()
+            spool.close()
             if engine is None:
                 active_engine.dispose()
 

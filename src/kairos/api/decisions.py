@@ -194,16 +194,16 @@ def _context(
 
 
 def _log(svc: Services, records: list[Any]) -> None:
-    """Produce the decision records without holding the response: enqueued at once, a failed
-    delivery reported later (counted and logged); only what meets a full local queue waits
-    for room in a task."""
+    """Produce the decision records without holding the response: enqueued at once, a record
+    Kafka could not take spooled when reported (`kafka.spool`); only what meets a full local
+    queue waits for room in a task."""
     topic = svc.topics.decisions
     messages = [
         Message(topic, (r.user_key or r.decision_id).encode(), _ENCODER.encode(r)) for r in records
     ]
-    enqueued = svc.decision_log.send_nowait(messages, _log_failed)
+    enqueued = svc.decision_log.send_nowait(messages, svc.spool.failed)
     if enqueued < len(messages):
-        rest = svc.decision_log.enqueue(messages[enqueued:], _log_failed)
+        rest = svc.decision_log.enqueue(messages[enqueued:], svc.spool.failed)
         task = asyncio.get_running_loop().create_task(rest)
         task.add_done_callback(_logged)
         svc.pending_logs.add(task)
@@ -212,9 +212,5 @@ def _log(svc: Services, records: list[Any]) -> None:
 
 def _logged(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        _log_failed(repr(task.exception()))
-
-
-def _log_failed(error: str) -> None:
-    DECISIONS.labels("log_failed").inc()
-    log.warning("decision log failed", extra=kv(error=error))
+        DECISIONS.labels("log_failed").inc()
+        log.error("decision log failed", extra=kv(error=repr(task.exception())))

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from kairos.api.ingest import Ingestor
 from kairos.kafka.sink import MessageLog, MessageSink
+from kairos.kafka.spool import Spool
 from kairos.kafka.topics import Topics
 from kairos.settings import Settings
 from kairos.stream.enrich import GeoLookup
@@ -37,6 +38,8 @@ class Services:
     # decision logs: a producer of their own that batches longer (nothing waits for them);
     # the same as `sink` when a test gives one
     decision_log: MessageLog
+    # what Kafka could not take (tracking events, decision logs), until it can
+    spool: Spool
     pending_logs: set[asyncio.Task[None]] = field(default_factory=set)
 
 

@@ -114,11 +114,12 @@ async def _track(request: Request, kind: Kind) -> tuple[Verdict, dict[str, str]]
         return verdict, fields
     event = _event(svc, kind, fields, request)
     topic = svc.topics.events(event.event_type)
+    message = Message(topic, codec.key_of(event), codec.encode(event))
     try:
-        await svc.sink.send([Message(topic, codec.key_of(event), codec.encode(event))])
+        await svc.sink.send([message])
     except (ServiceUnavailable, KafkaUnavailable) as exc:  # the visitor must not notice
-        TRACKED.labels(kind.value, "lost").inc()
-        log.error("tracking event not stored", extra=kv(kind=kind.value, error=str(exc)))
+        svc.spool.failed(message, str(exc))  # sent again once a broker answers
+        TRACKED.labels(kind.value, "spooled").inc()
         return verdict, fields
     TRACKED.labels(kind.value, "counted").inc()
     return verdict, fields

@@ -31,7 +31,8 @@ class Message(NamedTuple):
     headers: list[tuple[str, str | bytes | None]] | None = None
 
 
-Failed = Callable[[str], None]  # told why a message sent without waiting was not delivered
+# told which message sent without waiting was not delivered, and why
+Failed = Callable[[Message, str], None]
 
 
 class MessageSink(Protocol):
@@ -226,9 +227,9 @@ class KafkaLog(_Producer):
                 self._producer.poll(0)
 
     def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
-        def report(err: KafkaError | None, _msg: object = None) -> None:
+        def report(err: KafkaError | None, msg: Any = None) -> None:
             if err is not None:
-                failed(err.str())
+                failed(Message(msg.topic(), msg.key(), msg.value(), msg.headers()), err.str())
 
         produce, enqueued = self._producer.produce, len(messages)
         for index, m in enumerate(messages):
@@ -241,7 +242,7 @@ class KafkaLog(_Producer):
                 enqueued = index
                 break
             except KafkaException as exc:
-                failed(f"not enqueued: {exc}")
+                failed(m, f"not enqueued: {exc}")
         # the reports due so far, on this thread (a message leaves the local queue once its
         # report is served)
         self._producer.poll(0)
@@ -272,8 +273,8 @@ class MemorySink:
 
     def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
         if not self.available:
-            for _ in messages:
-                failed("Kafka is unreachable")
+            for m in messages:
+                failed(m, "Kafka is unreachable")
         else:
             self.messages.extend(messages)
         return len(messages)

@@ -1,0 +1,225 @@
+"""Messages that could not reach Kafka, kept on local disk until a broker takes them.
+
+A tracking hit is answered even while the cluster is down (the visitor's pixel loads, their
+click lands), and a decision is served without waiting for its log: what the producers could
+not deliver is appended to this process's spool file instead of being dropped, and
+`Spool.replay` sends it again once a broker answers, oldest file first, with the awaited
+producer (acks=all). A file is deleted once all of it is acknowledged; how far a file got is
+kept beside it (`.sent`), so a replay cut short resends nothing already acknowledged.
+
+Records are length-prefixed and checksummed; a record cut short by a crash ends what is read
+of its file. Appends are flushed to the operating system, not synced to the disk: they
+survive the process, not the machine. A process adopts the files of processes that are gone,
+renaming each to its own name first, so that two processes never replay the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+from prometheus_client import Counter
+
+from kairos.kafka.exceptions import KafkaUnavailable
+from kairos.kafka.sink import Message, MessageSink
+from kairos.logs import kv
+
+log = logging.getLogger(__name__)
+SPOOLED = Counter("kairos_spooled_messages_total", "Messages kept on disk while Kafka was away")
+REPLAYED = Counter("kairos_spool_replayed_messages_total", "Spooled messages delivered later")
+
+_HEAD = struct.Struct("<II")  # the record's length, its CRC-32
+_SUFFIX = ".spool"
+_SENT = ".sent"  # beside a file being replayed: the offset acknowledged so far
+BATCH = 500  # messages per acknowledged send when replaying
+
+
+def encode(message: Message) -> bytes:
+    body = msgspec.msgpack.encode((message.topic, message.key, message.value, message.headers))
+    return _HEAD.pack(len(body), zlib.crc32(body)) + body
+
+
+def records(data: bytes) -> Iterator[tuple[int, Message]]:
+    """Each whole record of a file's bytes, with the offset just after it; stops at the first
+    cut-short or damaged one."""
+    at = 0
+    while at + _HEAD.size <= len(data):
+        length, crc = _HEAD.unpack_from(data, at)
+        body = data[at + _HEAD.size : at + _HEAD.size + length]
+        if len(body) < length or zlib.crc32(body) != crc:
+            return
+        message = _message(body)
+        if message is None:
+            return
+        at += _HEAD.size + length
+        yield at, message
+
+
+def _message(body: bytes) -> Message | None:
+    """A record's message (MessagePack keeps bytes and text apart, as Kafka headers have
+    them); None when it is not one."""
+    try:
+        topic, key, value, headers = msgspec.msgpack.decode(body)
+    except (msgspec.DecodeError, ValueError, TypeError):
+        return None
+    if not isinstance(topic, str) or not isinstance(value, bytes):
+        return None
+    if key is not None and not isinstance(key, bytes):
+        return None
+    if headers is not None and not isinstance(headers, list):
+        return None
+    return Message(topic, key, value, [(str(k), v) for k, v in headers] if headers else None)
+
+
+class Spool:
+    """This process's spool in `directory` (shared by the processes of one host)."""
+
+    WARN_EVERY_S = 10.0  # one warning per this long while deliveries fail, with their count
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()  # failed deliveries are told on several threads
+        self._file: BinaryIO | None = None
+        self._warned = 0.0  # when the last warning was logged (monotonic)
+        self._unwarned = 0  # failures since
+
+    def failed(self, message: Message, error: str) -> None:
+        """A producer's report of a message it could not deliver (`sink.Failed`): spooled,
+        and logged without flooding the log when a whole cluster is away."""
+        self.append([message])
+        self._unwarned += 1
+        now = time.monotonic()
+        if now - self._warned >= self.WARN_EVERY_S:
+            log.warning(
+                "kafka did not take messages: spooled for later",
+                extra=kv(count=self._unwarned, topic=message.topic, error=error),
+            )
+            self._warned, self._unwarned = now, 0
+
+    def append(self, messages: Sequence[Message]) -> None:
+        data = b"".join(encode(m) for m in messages)
+        with self._lock:
+            if self._file is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                path = self.directory / f"{os.getpid()}-{time.time_ns()}{_SUFFIX}"
+                self._file = path.open("ab")
+            self._file.write(data)
+            self._file.flush()
+        SPOOLED.inc(len(messages))
+
+    def pending(self) -> list[Path]:
+        """Spool files on disk (this process's current one included), oldest first."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.glob(f"*{_SUFFIX}"), key=_age)
+
+    async def replay(self, sink: MessageSink) -> int:
+        """Send what is spooled (this process's closed files and those of processes that
+        are gone); returns how many messages were delivered. Stops at the first failure,
+        keeping what was not acknowledged for the next time."""
+        with self._lock:  # new failures go to a new file, not one of these
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            files = self.pending()
+        delivered = 0
+        for path in files:
+            mine = self._claim(path)
+            if mine is None:
+                continue
+            try:
+                delivered += await _replay_file(mine, sink)
+            except KafkaUnavailable as exc:
+                log.warning("spool replay stopped", extra=kv(file=mine.name, reason=exc.message))
+                break
+        return delivered
+
+    def _claim(self, path: Path) -> Path | None:
+        """`path` renamed to this process's name, or None when another live process owns it
+        or took it first."""
+        owner = _owner(path)
+        if owner != os.getpid():
+            if owner is not None and _alive(owner):
+                return None
+            claimed = path.with_name(f"{os.getpid()}-{path.name.split('-', 1)[-1]}")
+            try:
+                os.rename(path, claimed)
+            except FileNotFoundError:
+                return None
+            sent = path.with_name(path.name + _SENT)
+            if sent.exists():
+                os.replace(sent, claimed.with_name(claimed.name + _SENT))
+            return claimed
+        return path
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+async def keep_replaying(spool: Spool, sink: MessageSink, every_s: float) -> None:
+    """The API's task: every `every_s`, when something is spooled and a broker answers,
+    replay it."""
+    while True:
+        await asyncio.sleep(every_s)
+        if spool.pending() and await sink.ping(timeout_s=2.0):
+            delivered = await spool.replay(sink)
+            if delivered:
+                log.info("spooled messages delivered", extra=kv(count=delivered))
+
+
+async def _replay_file(path: Path, sink: MessageSink) -> int:
+    sent_path = path.with_name(path.name + _SENT)
+    done = int(sent_path.read_text() or "0") if sent_path.exists() else 0
+    data = path.read_bytes()
+    batch: list[Message] = []
+    delivered = 0
+    end = done
+    for offset, message in records(data[done:]):
+        batch.append(message)
+        end = done + offset
+        if len(batch) >= BATCH:
+            await sink.send(batch)
+            delivered += len(batch)
+            sent_path.write_text(str(end))
+            batch = []
+    if batch:
+        await sink.send(batch)
+        delivered += len(batch)
+    if end < len(data):
+        log.warning("spool file ends in a damaged record", extra=kv(file=path.name, at=end))
+    REPLAYED.inc(delivered)
+    path.unlink()
+    sent_path.unlink(missing_ok=True)
+    return delivered
+
+
+def _owner(path: Path) -> int | None:
+    head = path.name.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _age(path: Path) -> int:
+    tail = path.name.split("-", 1)[-1].removesuffix(_SUFFIX)
+    return int(tail) if tail.isdigit() else 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
