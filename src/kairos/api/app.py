@@ -112,8 +112,8 @@ def create_app(
             if pending:
                 await asyncio.wait(pending, timeout=5)
             if own_sink:
-                active_sink.close()  # (a log's failed deliveries are spooled as it closes)
-                decision_log.close()
+                active_sink.close()
+                decision_log.close()  # (what it fails to deliver meanwhile is spooled)
             spool.close()
             if engine is None:
                 active_engine.dispose()
