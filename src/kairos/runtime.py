@@ -62,9 +62,10 @@ def kafka_sink(settings: Settings) -> KafkaSink:
     )
 
 
-def decision_log(settings: Settings) -> KafkaLog:
-    """The producer of decision logs: batches longer, and nothing waits for their delivery
-    (a failed one is told to the caller's `failed`)."""
+def log_producer(settings: Settings) -> KafkaLog:
+    """The producer of what nothing waits for, decision logs and tracking hits: batches
+    longer (`KAIROS_DECISION_LOG_LINGER_MS`), a failed delivery told to the caller's
+    `failed`."""
     return KafkaLog(
         settings.bootstrap_servers,
         timeout_ms=settings.produce_timeout_ms,

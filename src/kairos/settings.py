@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         default=100,
         ge=0,
         le=1000,
-        description="Batching wait of the decision-log producer (never awaited by a request)",
+        description="Batching wait of decision logs and tracking hits (never awaited)",
     )
     spool_dir: Path | None = Field(
         default=None,

@@ -84,8 +84,8 @@ def test_tracking_hits_and_decision_logs_wait_out_an_outage_in_the_spool(
             assert client.get(ad["tracking"]["impression"].removeprefix(BASE)).status_code == 200
             click = client.get(ad["tracking"]["click"].removeprefix(BASE), follow_redirects=False)
             assert click.headers["location"] == "https://trail.example/boots"
-            time.sleep(3)  # past the producers' deadline: their messages are spooled
-            assert Spool(settings.resolved_spool_dir).pending()
+            # past the producer's deadline, what it could not deliver is spooled
+            eventually(lambda: Spool(settings.resolved_spool_dir).pending(), timeout_s=30)
         finally:
             kafka.broker.start(timeout_s=180)
 

@@ -176,7 +176,7 @@ def test_tracking_counts_once_and_refuses_forgeries(
 
 
 def test_what_kafka_cannot_take_is_spooled_and_delivered_once_it_can(
-    settings: Settings, sink: MemorySink, engine: Engine
+    settings: Settings, sink: MemorySink, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the cluster away, pixels and clicks still answer and decisions are still made;
     their events and logs wait in the spool, and reach Kafka once it is back."""
@@ -184,6 +184,12 @@ def test_what_kafka_cannot_take_is_spooled_and_delivered_once_it_can(
     names = topics(tuned)
     with TestClient(create_app(tuned, sink=sink, engine=engine)) as client:
         sink.available = False
+        replay = sink.send
+
+        async def awaited(_messages: object) -> None:  # what would hold a visitor
+            raise AssertionError("a tracking hit or a decision waited for Kafka")
+
+        monkeypatch.setattr(sink, "send", awaited)
         ad = decide(client, user_id="u1")["placements"][0]["ads"][0]
         pixel = ad["tracking"]["impression"].removeprefix("http://127.0.0.1:8000")
         assert client.get(pixel).status_code == 200
@@ -195,6 +201,7 @@ def test_what_kafka_cannot_take_is_spooled_and_delivered_once_it_can(
         )
         assert sink.messages == []
         assert Spool(tuned.resolved_spool_dir).pending()  # on disk meanwhile
+        monkeypatch.setattr(sink, "send", replay)  # the spool's replay waits, in the background
         sink.available = True
         deadline = time.monotonic() + 10
         while Spool(tuned.resolved_spool_dir).pending() and time.monotonic() < deadline:

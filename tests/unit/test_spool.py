@@ -131,3 +131,17 @@ def test_failures_are_logged_once_per_interval_with_their_count(
     spool.close()
     assert len(caplog.records) == 1  # not a line per message while a cluster is away
     assert sum(1 for _ in records(spool.pending()[0].read_bytes())) == 100
+
+
+def test_a_disk_that_refuses_loses_the_messages_without_raising(tmp_path: Path) -> None:
+    """A full or read-only disk must not break a visitor's click or a decision: the messages
+    are lost, counted and logged."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    spool = Spool(blocked / "spool")
+    lost = spool_module.LOST._value.get()
+    assert spool.append([Message("t", b"k", b"v")]) is False
+    spool.failed(Message("t", b"k", b"w"), "Kafka is unreachable")
+    assert spool_module.LOST._value.get() == lost + 2
+    assert spool.pending() == []
+    spool.close()

@@ -61,7 +61,7 @@ def create_app(
         if own_sink:
             _ensure_topics(settings)
         active_sink = sink or runtime.kafka_sink(settings)
-        decision_log = sink or runtime.decision_log(settings)
+        logs = sink or runtime.log_producer(settings)
         active_engine = engine or runtime.database(settings)
         ingestor = Ingestor(
             active_sink,
@@ -90,7 +90,7 @@ def create_app(
             pseudonymize=pseudonymizer,
             geo=geo,
             replays=Replays(),
-            decision_log=decision_log,
+            logs=logs,
             spool=spool,
         )
         await adserver.start()
@@ -113,7 +113,7 @@ def create_app(
                 await asyncio.wait(pending, timeout=5)
             if own_sink:
                 active_sink.close()
-                decision_log.close()  # (what it fails to deliver meanwhile is spooled)
+                logs.close()  # (what it fails to deliver meanwhile is spooled)
             spool.close()
             if engine is None:
                 active_engine.dispose()

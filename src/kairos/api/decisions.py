@@ -201,9 +201,9 @@ def _log(svc: Services, records: list[Any]) -> None:
     messages = [
         Message(topic, (r.user_key or r.decision_id).encode(), _ENCODER.encode(r)) for r in records
     ]
-    enqueued = svc.decision_log.send_nowait(messages, svc.spool.failed)
+    enqueued = svc.logs.send_nowait(messages, svc.spool.failed)
     if enqueued < len(messages):
-        rest = svc.decision_log.enqueue(messages[enqueued:], svc.spool.failed)
+        rest = svc.logs.enqueue(messages[enqueued:], svc.spool.failed)
         task = asyncio.get_running_loop().create_task(rest)
         task.add_done_callback(_logged)
         svc.pending_logs.add(task)

@@ -35,9 +35,9 @@ class Services:
     pseudonymize: Callable[[str], str]
     geo: GeoLookup
     replays: Replays
-    # decision logs: a producer of their own that batches longer (nothing waits for them);
-    # the same as `sink` when a test gives one
-    decision_log: MessageLog
+    # decision logs and tracking hits: a producer of their own that batches longer (nothing
+    # waits for them); the same as `sink` when a test gives one
+    logs: MessageLog
     # what Kafka could not take (tracking events, decision logs), until it can
     spool: Spool
     pending_logs: set[asyncio.Task[None]] = field(default_factory=set)

@@ -3,7 +3,9 @@ redirect, `/v1/t/e` custom event.
 
 Each URL is signed (see `kairos.adserver.tracking`). A valid one becomes an event on its topic,
 with an id derived from the decision, so it counts once however often it is fetched; a
-replay within this process is not even produced again. Forged or expired URLs count nothing
+replay within this process is not even produced again. The visitor never waits for Kafka: the
+event is enqueued on the producer of logs and the answer goes at once; an event Kafka does
+not take is spooled (`kafka.spool`) and sent again later. Forged or expired URLs count nothing
 but never break the visitor's page or click: pixels still answer, clicks still redirect (to
 the URL the signature vouches for, or for a forged one to the ad's landing page from the
 catalog).
@@ -29,8 +31,6 @@ from kairos.api.state import Services, services
 from kairos.domain import codec
 from kairos.domain.events import Click, Consent, Custom, Impression
 from kairos.domain.identity import truncate_ip
-from kairos.errors import ServiceUnavailable
-from kairos.kafka.exceptions import KafkaUnavailable
 from kairos.kafka.sink import Message
 from kairos.logs import kv
 
@@ -63,25 +63,25 @@ class Replays:
 
 @router.get("/i", include_in_schema=True, summary="Impression pixel")
 async def impression(request: Request) -> Response:
-    await _track(request, Kind.IMPRESSION)
+    _track(request, Kind.IMPRESSION)
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
 
 @router.get("/v", summary="Viewable-impression beacon")
 async def viewable(request: Request) -> Response:
-    await _track(request, Kind.VIEWABLE)
+    _track(request, Kind.VIEWABLE)
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
 
 @router.get("/e", summary="Custom event of a decision (`n` names it)")
 async def custom(request: Request) -> Response:
-    await _track(request, Kind.EVENT)
+    _track(request, Kind.EVENT)
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
 
 @router.get("/c", summary="Click: counts, then redirects to the landing page")
 async def click(request: Request) -> Response:
-    verdict, fields = await _track(request, Kind.CLICK)
+    verdict, fields = _track(request, Kind.CLICK)
     if verdict is Verdict.FORGED:
         target = _landing(request, fields)
     else:  # the ad's landing page, or the product's the click names (expired ones still land)
@@ -91,7 +91,7 @@ async def click(request: Request) -> Response:
     return RedirectResponse(target, status_code=302, headers=_NO_STORE)
 
 
-async def _track(request: Request, kind: Kind) -> tuple[Verdict, dict[str, str]]:
+def _track(request: Request, kind: Kind) -> tuple[Verdict, dict[str, str]]:
     svc = services(request)
     fields = dict(request.query_params)
     now = time.time()
@@ -115,10 +115,8 @@ async def _track(request: Request, kind: Kind) -> tuple[Verdict, dict[str, str]]
     event = _event(svc, kind, fields, request)
     topic = svc.topics.events(event.event_type)
     message = Message(topic, codec.key_of(event), codec.encode(event))
-    try:
-        await svc.sink.send([message])
-    except (ServiceUnavailable, KafkaUnavailable) as exc:  # the visitor must not notice
-        svc.spool.failed(message, str(exc))  # sent again once a broker answers
+    if svc.logs.send_nowait([message], svc.spool.failed) == 0:  # the local queue is full
+        svc.spool.append([message])
         TRACKED.labels(kind.value, "spooled").inc()
         return verdict, fields
     TRACKED.labels(kind.value, "counted").inc()

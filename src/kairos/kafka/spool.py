@@ -16,6 +16,7 @@ renaming each to its own name first, so that two processes never replay the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import struct
@@ -36,6 +37,7 @@ from kairos.logs import kv
 log = logging.getLogger(__name__)
 SPOOLED = Counter("kairos_spooled_messages_total", "Messages kept on disk while Kafka was away")
 REPLAYED = Counter("kairos_spool_replayed_messages_total", "Spooled messages delivered later")
+LOST = Counter("kairos_spool_lost_messages_total", "Messages neither Kafka nor the disk took")
 
 _HEAD = struct.Struct("<II")  # the record's length, its CRC-32
 _SUFFIX = ".spool"
@@ -95,7 +97,8 @@ class Spool:
     def failed(self, message: Message, error: str) -> None:
         """A producer's report of a message it could not deliver (`sink.Failed`): spooled,
         and logged without flooding the log when a whole cluster is away."""
-        self.append([message])
+        if not self.append([message]):
+            return  # (logged)
         self._unwarned += 1
         now = time.monotonic()
         if now - self._warned >= self.WARN_EVERY_S:
@@ -105,16 +108,31 @@ class Spool:
             )
             self._warned, self._unwarned = now, 0
 
-    def append(self, messages: Sequence[Message]) -> None:
+    def append(self, messages: Sequence[Message]) -> bool:
+        """Keep `messages`; False when the disk refused them (full, read-only): they are lost,
+        counted and logged, but whoever spools (a visitor's click) goes on."""
         data = b"".join(encode(m) for m in messages)
         with self._lock:
-            if self._file is None:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                path = self.directory / f"{os.getpid()}-{time.time_ns()}{_SUFFIX}"
-                self._file = path.open("ab")
-            self._file.write(data)
-            self._file.flush()
+            try:
+                if self._file is None:
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                    path = self.directory / f"{os.getpid()}-{time.time_ns()}{_SUFFIX}"
+                    self._file = path.open("ab")
+                self._file.write(data)
+                self._file.flush()
+            except OSError as exc:
+                self._drop_file()  # it may end in a torn record: later ones go to a new file
+                LOST.inc(len(messages))
+                log.error("spool refused messages", extra=kv(count=len(messages), error=repr(exc)))
+                return False
         SPOOLED.inc(len(messages))
+        return True
+
+    def _drop_file(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # what it held is on disk as far as it got
+                self._file.close()
+            self._file = None
 
     def pending(self) -> list[Path]:
         """Spool files on disk (this process's current one included), oldest first."""
@@ -127,9 +145,7 @@ class Spool:
         are gone); returns how many messages were delivered. Stops at the first failure,
         keeping what was not acknowledged for the next time."""
         with self._lock:  # new failures go to a new file, not one of these
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            self._drop_file()
             files = self.pending()
         delivered = 0
         for path in files:
@@ -163,9 +179,7 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            self._drop_file()
 
 
 async def keep_replaying(spool: Spool, sink: MessageSink, every_s: float) -> None:
@@ -173,10 +187,13 @@ async def keep_replaying(spool: Spool, sink: MessageSink, every_s: float) -> Non
     replay it."""
     while True:
         await asyncio.sleep(every_s)
-        if spool.pending() and await sink.ping(timeout_s=2.0):
-            delivered = await spool.replay(sink)
-            if delivered:
-                log.info("spooled messages delivered", extra=kv(count=delivered))
+        try:
+            if spool.pending() and await sink.ping(timeout_s=2.0):
+                delivered = await spool.replay(sink)
+                if delivered:
+                    log.info("spooled messages delivered", extra=kv(count=delivered))
+        except OSError as exc:  # a full or unreadable disk: try again later, still serving
+            log.error("spool replay failed", extra=kv(error=repr(exc)))
 
 
 async def _replay_file(path: Path, sink: MessageSink) -> int:
