@@ -145,3 +145,17 @@ def test_a_disk_that_refuses_loses_the_messages_without_raising(tmp_path: Path) 
     assert spool_module.LOST._value.get() == lost + 2
     assert spool.pending() == []
     spool.close()
+
+
+def test_status_shows_what_waits_in_the_spool(tmp_path: Path) -> None:
+    from kairos.cli.status import spool_line
+    from kairos.settings import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    assert "files=0 bytes=0" in spool_line(settings)
+    spool = Spool(settings.resolved_spool_dir)
+    spool.append([Message("t", b"k", b"v")])
+    spool.close()
+    line = spool_line(settings)
+    assert f"files=1 bytes={len(encode(Message('t', b'k', b'v')))}" in line
+    assert "sent again" in line

@@ -13,11 +13,13 @@ from kairos.domain.events import EventType
 from kairos.kafka.admin import wait_for_brokers
 from kairos.kafka.exceptions import KafkaUnavailable
 from kairos.kafka.lag import group_lag, message_count
+from kairos.kafka.spool import Spool
 from kairos.settings import Settings
 
 
 def status(ctx: typer.Context) -> None:
-    """Broker, API readiness, stream consumer lag per partition and dead-letter count."""
+    """Broker, API readiness, what this host spooled, stream consumer lag per partition and
+    dead-letter count."""
     settings = settings_of(ctx)
     kafka_ok = wait_for_brokers(settings.bootstrap_servers, timeout_s=5)
     where = "local broker" if settings.local_kafka else "cluster"
@@ -26,12 +28,21 @@ def status(ctx: typer.Context) -> None:
     console.print(f"kafka   {settings.bootstrap_servers} ({where}) ready={kafka_ok}")
     api_ok = _api_ready(f"http://{settings.host}:{settings.port}/readyz")
     console.print(f"api     http://{settings.host}:{settings.port} ready={api_ok}")
+    console.print(spool_line(settings))
     if kafka_ok:
         try:
             _stream(settings)
         except KafkaUnavailable as exc:
             console.print(f"stream  unknown: {exc.message}")
     raise typer.Exit(0 if kafka_ok and api_ok else 1)
+
+
+def spool_line(settings: Settings) -> str:
+    """What this host's API servers spooled while Kafka was away and have not yet sent."""
+    files = Spool(settings.resolved_spool_dir).pending()
+    size = sum(f.stat().st_size for f in files)
+    waiting = " (sent again once a broker answers)" if files else ""
+    return f"spool   {settings.resolved_spool_dir} files={len(files)} bytes={size}{waiting}"
 
 
 def _api_ready(url: str) -> bool:
