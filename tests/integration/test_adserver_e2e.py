@@ -68,6 +68,17 @@ def one_ad(kafka: KafkaUnderTest, tmp_path: Path, **overrides: object) -> Settin
     return settings
 
 
+def decide_show_and_click(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    """The ad `one_ad` serves, once its pixel is fetched and it is clicked."""
+    response = client.post("/v1/decisions", json=body)
+    assert response.status_code == 200, response.text
+    (ad,) = response.json()["placements"][0]["ads"]
+    assert client.get(ad["tracking"]["impression"].removeprefix(BASE)).status_code == 200
+    click = client.get(ad["tracking"]["click"].removeprefix(BASE), follow_redirects=False)
+    assert click.headers["location"] == "https://trail.example/boots"
+    return ad  # type: ignore[no-any-return]
+
+
 def test_decision_impression_and_click_reach_kafka_and_become_an_example(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -91,12 +102,7 @@ def test_decision_impression_and_click_reach_kafka_and_become_an_example(
                 "user_id": "reader-1",
                 "consent": {"personalization": True},
             }
-            response = client.post("/v1/decisions", json=body)
-            assert response.status_code == 200, response.text
-            (ad,) = response.json()["placements"][0]["ads"]
-            assert client.get(ad["tracking"]["impression"].removeprefix(BASE)).status_code == 200
-            click = client.get(ad["tracking"]["click"].removeprefix(BASE), follow_redirects=False)
-            assert click.headers["location"] == "https://trail.example/boots"
+            ad = decide_show_and_click(client, body)
         decision_id = ad["decision_id"]
 
         def on(topic: str) -> list[dict[str, Any]] | None:

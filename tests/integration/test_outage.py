@@ -16,7 +16,7 @@ from kairos.domain.events import EventType
 from kairos.kafka.spool import Spool
 from kairos.runtime import topics
 from tests.conftest import KafkaUnderTest
-from tests.integration.test_adserver_e2e import BASE, one_ad
+from tests.integration.test_adserver_e2e import decide_show_and_click, one_ad
 from tests.integration.test_labels_and_rollups import committed_records, eventually
 from tests.integration.test_pipeline import read_all
 
@@ -78,12 +78,7 @@ def test_tracking_hits_and_decision_logs_wait_out_an_outage_in_the_spool(
         kafka.broker.stop()
         try:  # the visitor notices nothing
             body = {"placements": [{"placement": "inline"}], "user_id": "reader-2"}
-            response = client.post("/v1/decisions", json=body)
-            assert response.status_code == 200, response.text
-            (ad,) = response.json()["placements"][0]["ads"]
-            assert client.get(ad["tracking"]["impression"].removeprefix(BASE)).status_code == 200
-            click = client.get(ad["tracking"]["click"].removeprefix(BASE), follow_redirects=False)
-            assert click.headers["location"] == "https://trail.example/boots"
+            ad = decide_show_and_click(client, body)
             # past the producer's deadline, what it could not deliver is spooled
             eventually(lambda: Spool(settings.resolved_spool_dir).pending(), timeout_s=30)
         finally:
