@@ -159,3 +159,20 @@ def test_status_shows_what_waits_in_the_spool(tmp_path: Path) -> None:
     line = spool_line(settings)
     assert f"files=1 bytes={len(encode(Message('t', b'k', b'v')))}" in line
     assert "sent again" in line
+
+
+def test_a_long_outage_spools_into_files_of_a_bounded_size_replayed_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_module, "MAX_FILE_BYTES", 100)
+    spool = Spool(tmp_path)
+    spooled = [Message("t", b"k", bytes(30) + b"%d" % i) for i in range(10)]
+    for m in spooled:
+        spool.append([m])
+    files = spool.pending()
+    assert len(files) >= 3
+    assert all(f.stat().st_size < 100 + len(encode(spooled[0])) for f in files)
+    sink = MemorySink()
+    assert asyncio.run(spool.replay(sink)) == 10
+    assert sink.messages == spooled
+    spool.close()

@@ -43,6 +43,7 @@ _HEAD = struct.Struct("<II")  # the record's length, its CRC-32
 _SUFFIX = ".spool"
 _SENT = ".sent"  # beside a file being replayed: the offset acknowledged so far
 BATCH = 500  # messages per acknowledged send when replaying
+MAX_FILE_BYTES = 64 * 1024 * 1024  # then a new file: a replay reads one file at a time
 
 
 def encode(message: Message) -> bytes:
@@ -91,6 +92,7 @@ class Spool:
         self.directory = directory
         self._lock = threading.Lock()  # failed deliveries are told on several threads
         self._file: BinaryIO | None = None
+        self._size = 0  # bytes in the current file
         self._warned = 0.0  # when the last warning was logged (monotonic)
         self._unwarned = 0  # failures since
 
@@ -117,9 +119,12 @@ class Spool:
                 if self._file is None:
                     self.directory.mkdir(parents=True, exist_ok=True)
                     path = self.directory / f"{os.getpid()}-{time.time_ns()}{_SUFFIX}"
-                    self._file = path.open("ab")
+                    self._file, self._size = path.open("ab"), 0
                 self._file.write(data)
                 self._file.flush()
+                self._size += len(data)
+                if self._size >= MAX_FILE_BYTES:  # a long outage: files of a bounded size
+                    self._drop_file()
             except OSError as exc:
                 self._drop_file()  # it may end in a torn record: later ones go to a new file
                 LOST.inc(len(messages))
@@ -199,7 +204,7 @@ async def keep_replaying(spool: Spool, sink: MessageSink, every_s: float) -> Non
 async def _replay_file(path: Path, sink: MessageSink) -> int:
     sent_path = path.with_name(path.name + _SENT)
     done = int(sent_path.read_text() or "0") if sent_path.exists() else 0
-    data = path.read_bytes()
+    data = await asyncio.to_thread(path.read_bytes)  # up to `MAX_FILE_BYTES`: not on the loop
     batch: list[Message] = []
     delivered = 0
     end = done
