@@ -62,7 +62,11 @@ def test_stream_and_freshness_benches_report(kafka: KafkaUnderTest, tmp_path: Pa
 
     settings = kafka.settings(tmp_path)
     results = stream_bench.run(
-        settings, stream_bench.StreamPlan(events=2000, timeout_s=120), lambda _msg: None
+        # enough events that the processor is still at them when first looked at (2,000 could
+        # all be done by then on a fast machine, leaving nothing to time)
+        settings,
+        stream_bench.StreamPlan(events=20_000, timeout_s=120),
+        lambda _msg: None,
     )
     assert results["events_per_s"] > 0
     assert results["bare_consumer_events_per_s"] > 0

@@ -88,6 +88,11 @@ def _processor(env: BenchEnv, count: int, timeout_s: float, port: int) -> float:
     while time.monotonic() < deadline:
         done = _processed(port)
         if done > 0 and start is None:
+            if done >= count:  # all of it between two looks: nothing to time
+                raise KairosError(
+                    f"the processor handled all {count} events before it could be timed: "
+                    "give it more (--events)"
+                )
             start, first = time.perf_counter(), done
         if done >= count:
             assert start is not None
