@@ -92,6 +92,8 @@ def test_decisions_bench_reports_on_a_full_inventory(kafka: KafkaUnderTest, tmp_
     )
     # both endpoints measured in turn, each round's ratio beside the whole run's
     assert results["rounds"] == plan.rounds == len(results["ratio_by_round"])
+    # the API's own CPU per request: a decision costs it more than the bare endpoint
+    assert results["api_cpu_us_per_request"] > results["bare_api_cpu_us_per_request"] > 0
     ratios = results["ratio_by_round"]
     assert min(ratios) - 0.02 <= results["ratio"] <= max(ratios) + 0.02  # (rounded rates)
 

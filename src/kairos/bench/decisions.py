@@ -41,7 +41,8 @@ from kairos.adserver.model import (
     Zone,
 )
 from kairos.bench import dco, loadgen
-from kairos.bench.harness import BenchEnv, Progress, api_server, bench_env, percentiles_ms
+from kairos.bench.cpu import tree_cpu_s
+from kairos.bench.harness import BenchEnv, Progress, api_process, bench_env, percentiles_ms
 from kairos.bench.workload import USER_AGENTS
 from kairos.db import catalog as catalog_db
 from kairos.db import feeds
@@ -260,6 +261,7 @@ def _gc_pauses(base: str) -> dict[str, float]:
 class _Segment:
     per_s: int
     latencies: list[float]
+    cpu_s: float | None  # the API processes' CPU meanwhile (None: not measurable here)
 
 
 # between two closed loops: what the previous one left (the decision log's last batches, the
@@ -268,7 +270,7 @@ _SETTLE_S = 0.5
 
 
 def _alternating(
-    host: str, port: int, deciding: list[bytes], bare: list[bytes], plan: DecisionsPlan
+    host: str, port: int, deciding: list[bytes], bare: list[bytes], plan: DecisionsPlan, pid: int
 ) -> list[tuple[_Segment, _Segment]]:
     """Closed loops on the decisions and the bare endpoint in turn, `plan.rounds` times: a
     machine whose speed drifts (other tenants, the broker's compiler) slows both alike."""
@@ -277,11 +279,23 @@ def _alternating(
     for _ in range(plan.rounds):
         pair = []
         for requests in (deciding, bare):
+            before = tree_cpu_s(pid)
             per_s, latencies = loadgen.closed_loop(host, port, requests, plan.connections, part)
-            pair.append(_Segment(per_s, latencies))
+            after = tree_cpu_s(pid)
+            used = after - before if before is not None and after is not None else None
+            pair.append(_Segment(per_s, latencies, used))
             time.sleep(_SETTLE_S)
         rounds.append((pair[0], pair[1]))
     return rounds
+
+
+def _cpu_us(segments: list[_Segment]) -> float | None:
+    """The API's CPU per request over the segments, in µs (its workers and their threads:
+    the load generator and the broker excluded)."""
+    if any(s.cpu_s is None for s in segments):
+        return None
+    count = sum(len(s.latencies) for s in segments)
+    return round(1e6 * sum(s.cpu_s or 0.0 for s in segments) / count, 1) if count else None
 
 
 def _rate(segments: list[_Segment]) -> int:
@@ -298,7 +312,7 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         progress(f"seeding {plan.ads} ads over {plan.flights} flights")
         ads = _seed(env, plan)
         bodies = _bodies(plan)
-        with api_server(env, workers=plan.workers) as base:
+        with api_process(env, workers=plan.workers) as (base, pid):
             url = urlsplit(base)
             host, port = url.hostname or "127.0.0.1", url.port or 80
             deciding = [loadgen.request("POST", "/v1/decisions", url.netloc, b) for b in bodies]
@@ -310,7 +324,7 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
                 f"decisions and the bare endpoint (GET /healthz), closed loops, "
                 f"{plan.rounds} rounds of {plan.duration_s / plan.rounds:.1f}s each"
             )
-            rounds = _alternating(host, port, deciding, bare, plan)
+            rounds = _alternating(host, port, deciding, bare, plan, pid)
             closed = [t for decided, _ in rounds for t in decided.latencies]
             rps = _rate([decided for decided, _ in rounds])
             bare_rps = _rate([answered for _, answered in rounds])
@@ -339,6 +353,10 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "ratio": round(rps / bare_rps, 3) if bare_rps else 0.0,
         "ratio_by_round": [round(d.per_s / b.per_s, 3) if b.per_s else 0.0 for d, b in rounds],
         "rounds": plan.rounds,
+        # CPU of the API processes per request: free of what the client and the broker take
+        # from the same cores, and of their noise; one core serves 1e6 / it requests/s
+        "api_cpu_us_per_request": _cpu_us([d for d, _ in rounds]),
+        "bare_api_cpu_us_per_request": _cpu_us([b for _, b in rounds]),
         "ads": ads,
         "flights": plan.flights,
         "fill_rate": round(fill_rate, 3),

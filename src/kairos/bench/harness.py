@@ -127,6 +127,15 @@ def kairos_process(
 @contextmanager
 def api_server(env: BenchEnv, *, workers: int = 1, timeout_s: float = 60.0) -> Iterator[str]:
     """`kairos api` in a child process on a free port; yields its base URL once ready."""
+    with api_process(env, workers=workers, timeout_s=timeout_s) as (base, _pid):
+        yield base
+
+
+@contextmanager
+def api_process(
+    env: BenchEnv, *, workers: int = 1, timeout_s: float = 60.0
+) -> Iterator[tuple[str, int]]:
+    """`api_server`, also yielding the process id (its workers are its children)."""
     port = free_port()
     log_path = env.workdir / f"api-{port}.log"
     cmd = [sys.executable, "-m", "kairos", "api", "--port", str(port), "--workers", str(workers)]
@@ -141,7 +150,7 @@ def api_server(env: BenchEnv, *, workers: int = 1, timeout_s: float = 60.0) -> I
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, process, timeout_s, log_path)
-        yield base
+        yield base, process.pid
     finally:
         stop_process(process)
 
