@@ -1,9 +1,9 @@
 """The producers on the real broker: a decision log (nothing awaits it) delivers everything it
-enqueues and tells the failures alone, even when nothing more is sent."""
+enqueues and tells the failures alone, even when nothing more is sent; what meets its full
+local queue is told at once."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -38,7 +38,7 @@ def test_a_message_log_delivers_what_it_enqueues_and_tells_only_failures(
     messages = [Message(logs, f"k{i}".encode(), f"v{i}".encode()) for i in range(40)]
     try:
         assert sink.send_nowait(messages[:20], failed) == 20
-        asyncio.run(sink.enqueue(messages[20:], failed))
+        assert sink.send_nowait(messages[20:], failed) == 20
         # too large for its topic (random bytes: compression cannot shrink them)
         sink.send_nowait([Message(small, b"k", os.urandom(20_000))], failed)
         deadline = time.monotonic() + 15  # told with nothing more sent: the idle poll
@@ -53,3 +53,22 @@ def test_a_message_log_delivers_what_it_enqueues_and_tells_only_failures(
     assert len(failures) == 1
     found = read_all(kafka.bootstrap, logs, len(messages))
     assert sorted(value for _, value in found) == sorted(m.value for m in messages)
+
+
+def test_what_meets_a_full_local_queue_is_told_at_once_and_the_rest_delivered(
+    kafka: KafkaUnderTest, tmp_path: Path
+) -> None:
+    topic = f"{kafka.settings(tmp_path).topic_prefix}.logs"
+    ensure_topics(kafka.bootstrap, [TopicSpec(topic, 1)])
+    # a long linger holds the first messages in the local queue while the rest arrive
+    sink = KafkaLog(kafka.bootstrap, timeout_ms=10_000, linger_ms=3000, max_queued=10)
+    told: list[tuple[Message, str]] = []
+    messages = [Message(topic, b"k", f"v{i}".encode()) for i in range(15)]
+    try:
+        assert sink.send_nowait(messages, lambda m, error: told.append((m, error))) == 10
+        assert [m for m, _ in told] == messages[10:]  # in order, each named
+        assert all("queue is full" in error for _, error in told)
+    finally:
+        sink.close()
+    found = read_all(kafka.bootstrap, topic, 10)
+    assert sorted(value for _, value in found) == sorted(m.value for m in messages[:10])

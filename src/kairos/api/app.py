@@ -108,9 +108,6 @@ def create_app(
             collecting.cancel()
             replaying.cancel()
             await adserver.stop()
-            pending = app.state.services.pending_logs
-            if pending:
-                await asyncio.wait(pending, timeout=5)
             if own_sink:
                 active_sink.close()
                 logs.close()  # (what it fails to deliver meanwhile is spooled)

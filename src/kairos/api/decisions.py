@@ -33,7 +33,6 @@ from kairos.domain.events import Consent
 from kairos.domain.identity import truncate_ip
 from kairos.errors import KairosError
 from kairos.kafka.sink import Message
-from kairos.logs import kv
 from kairos.stream.enrich import device_of, page_context
 from kairos.stream.features import FeatureConfig, snapshot
 
@@ -194,23 +193,11 @@ def _context(
 
 
 def _log(svc: Services, records: list[Any]) -> None:
-    """Produce the decision records without holding the response: enqueued at once, a record
-    Kafka could not take spooled when reported (`kafka.spool`); only what meets a full local
-    queue waits for room in a task."""
+    """Produce the decision records without holding the response: enqueued at once; what
+    Kafka cannot take, now (a full local queue) or later (a failed delivery), is spooled
+    (`kafka.spool`) and sent again once it can."""
     topic = svc.topics.decisions
     messages = [
         Message(topic, (r.user_key or r.decision_id).encode(), _ENCODER.encode(r)) for r in records
     ]
-    enqueued = svc.logs.send_nowait(messages, svc.spool.failed)
-    if enqueued < len(messages):
-        rest = svc.logs.enqueue(messages[enqueued:], svc.spool.failed)
-        task = asyncio.get_running_loop().create_task(rest)
-        task.add_done_callback(_logged)
-        svc.pending_logs.add(task)
-        task.add_done_callback(svc.pending_logs.discard)
-
-
-def _logged(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        DECISIONS.labels("log_failed").inc()
-        log.error("decision log failed", extra=kv(error=repr(task.exception())))
+    svc.logs.send_nowait(messages, svc.spool.failed)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import Request
@@ -40,7 +39,6 @@ class Services:
     logs: MessageLog
     # what Kafka could not take (tracking events, decision logs), until it can
     spool: Spool
-    pending_logs: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def services(request: Request) -> Services:

@@ -115,8 +115,7 @@ def _track(request: Request, kind: Kind) -> tuple[Verdict, dict[str, str]]:
     event = _event(svc, kind, fields, request)
     topic = svc.topics.events(event.event_type)
     message = Message(topic, codec.key_of(event), codec.encode(event))
-    if svc.logs.send_nowait([message], svc.spool.failed) == 0:  # the local queue is full
-        svc.spool.append([message])
+    if svc.logs.send_nowait([message], svc.spool.failed) == 0:  # spooled: sent once it can
         TRACKED.labels(kind.value, "spooled").inc()
         return verdict, fields
     TRACKED.labels(kind.value, "counted").inc()

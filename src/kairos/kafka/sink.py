@@ -46,17 +46,13 @@ class MessageSink(Protocol):
 
 
 class MessageLog(Protocol):
-    """Logs that must not hold a response: enqueued, never waited for; a delivery that fails
-    is told to `failed`."""
+    """Logs that must not hold a response: enqueued, never waited for. What is not delivered,
+    or not even enqueued (the local queue full: the brokers away or behind), is told to
+    `failed`, which keeps it (`kafka.spool`): one policy for every overflow."""
 
     def send_nowait(self, messages: Sequence[Message], failed: Failed) -> int:
-        """Enqueue without waiting; returns how many were enqueued: the rest met a full local
-        queue, `enqueue` them."""
-        ...
-
-    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
-        """Enqueue every message, waiting for room in the local queue but never for
-        delivery."""
+        """Enqueue without waiting; returns how many were enqueued (the others are already
+        told to `failed`)."""
         ...
 
     def close(self) -> None: ...
@@ -66,8 +62,16 @@ class Sinks(MessageSink, MessageLog, Protocol):
     """One object for both (the in-memory twin of tests)."""
 
 
+MAX_QUEUED = 1_000_000  # messages a producer holds locally before refusing more
+
+
 def producer_config(
-    bootstrap: str, *, timeout_ms: int, linger_ms: int = 20, client_id: str = "kairos"
+    bootstrap: str,
+    *,
+    timeout_ms: int,
+    linger_ms: int = 20,
+    client_id: str = "kairos",
+    max_queued: int = MAX_QUEUED,
 ) -> dict[str, Any]:
     """The settings of every Kairos producer; benchmarks reuse them for the raw baseline."""
     return {
@@ -80,7 +84,7 @@ def producer_config(
         "linger.ms": linger_ms,
         "compression.type": "lz4",
         "batch.num.messages": 10_000,
-        "queue.buffering.max.messages": 1_000_000,
+        "queue.buffering.max.messages": max_queued,
         "message.timeout.ms": timeout_ms,
         "socket.keepalive.enable": True,
     }
@@ -113,11 +117,20 @@ class _Producer:
     """A confluent-kafka producer with its own thread serving delivery reports."""
 
     def __init__(
-        self, bootstrap: str, *, timeout_ms: int, linger_ms: int, only_errors: bool
+        self,
+        bootstrap: str,
+        *,
+        timeout_ms: int,
+        linger_ms: int,
+        only_errors: bool,
+        max_queued: int = MAX_QUEUED,
     ) -> None:
         self._timeout_s = timeout_ms / 1000
         self._brokers_down = False
-        cfg = producer_config(bootstrap, timeout_ms=timeout_ms, linger_ms=linger_ms) | {
+        config = producer_config(
+            bootstrap, timeout_ms=timeout_ms, linger_ms=linger_ms, max_queued=max_queued
+        )
+        cfg = config | {
             "error_cb": self._on_error,
             "logger": logging.getLogger("kairos.kafka.librdkafka"),
             "delivery.report.only.error": only_errors,
@@ -206,20 +219,35 @@ class KafkaSink(_Producer):
 
 
 class KafkaLog(_Producer):
-    """The `MessageLog` of decisions: nothing waits for their delivery.
+    """The `MessageLog` of decisions and tracking hits: nothing waits for their delivery.
 
     librdkafka reports failed deliveries alone, so a delivered message costs no call into
     Python; and the reports are served on the caller's thread as it sends (a poll thread
     takes the interpreter's lock once per report, and the serving thread hands it over each
-    time), its own thread polling only when it has been idle for a while. It has no `send`:
-    it could not tell a delivery from a missing report.
+    time), its own thread polling only when it has been idle for a while. A message that
+    meets a full local queue is told to `failed` at once, like one that fails later: nothing
+    piles up in memory while the brokers are away. It has no `send`: it could not tell a
+    delivery from a missing report.
     """
 
     IDLE_S = 0.5  # the poll thread serves reports once the sender has been idle this long
 
-    def __init__(self, bootstrap: str, *, timeout_ms: int = 5000, linger_ms: int = 20) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        timeout_ms: int = 5000,
+        linger_ms: int = 20,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         self._polled = time.monotonic()  # when the sender last served reports
-        super().__init__(bootstrap, timeout_ms=timeout_ms, linger_ms=linger_ms, only_errors=True)
+        super().__init__(
+            bootstrap,
+            timeout_ms=timeout_ms,
+            linger_ms=linger_ms,
+            only_errors=True,
+            max_queued=max_queued,
+        )
 
     def _poll(self) -> None:
         while not self._stop.wait(self.IDLE_S):
@@ -231,15 +259,17 @@ class KafkaLog(_Producer):
             if err is not None:
                 failed(Message(msg.topic(), msg.key(), msg.value(), msg.headers()), err.str())
 
-        produce, enqueued = self._producer.produce, len(messages)
+        produce, enqueued = self._producer.produce, 0
         for index, m in enumerate(messages):
             try:
                 if m.headers:
                     produce(m.topic, m.value, m.key, headers=m.headers, on_delivery=report)
                 else:
                     produce(m.topic, m.value, m.key, on_delivery=report)
-            except BufferError:
-                enqueued = index
+                enqueued += 1
+            except BufferError:  # the local queue is full: this one and the rest
+                for rest in messages[index:]:
+                    failed(rest, "the producer's local queue is full")
                 break
             except KafkaException as exc:
                 failed(m, f"not enqueued: {exc}")
@@ -248,14 +278,6 @@ class KafkaLog(_Producer):
         self._producer.poll(0)
         self._polled = time.monotonic()
         return enqueued
-
-    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
-        done = 0
-        while True:
-            done += self.send_nowait(messages[done:], failed)
-            if done >= len(messages):
-                return
-            await asyncio.sleep(0.005)  # local queue full: let the producer drain it
 
 
 @dataclass
@@ -275,12 +297,9 @@ class MemorySink:
         if not self.available:
             for m in messages:
                 failed(m, "Kafka is unreachable")
-        else:
-            self.messages.extend(messages)
+            return 0
+        self.messages.extend(messages)
         return len(messages)
-
-    async def enqueue(self, messages: Sequence[Message], failed: Failed) -> None:
-        self.send_nowait(messages, failed)
 
     async def ping(self, timeout_s: float = 1.0) -> bool:
         return self.available
