@@ -64,12 +64,12 @@ def kafka_sink(settings: Settings) -> KafkaSink:
 
 def log_producer(settings: Settings) -> KafkaLog:
     """The producer of what nothing waits for, decision logs and tracking hits: batches
-    longer (`KAIROS_DECISION_LOG_LINGER_MS`), a failed delivery told to the caller's
+    longer (`KAIROS_LOG_LINGER_MS`), a failed delivery told to the caller's
     `failed`."""
     return KafkaLog(
         settings.bootstrap_servers,
         timeout_ms=settings.produce_timeout_ms,
-        linger_ms=settings.decision_log_linger_ms,
+        linger_ms=settings.log_linger_ms,
     )
 
 

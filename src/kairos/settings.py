@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,10 +33,14 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1)
     produce_timeout_ms: int = Field(default=5000, ge=100, description="Delivery deadline per event")
     produce_linger_ms: int = Field(default=20, ge=0, le=1000, description="Producer batching wait")
-    decision_log_linger_ms: int = Field(
+    log_linger_ms: int = Field(
         default=100,
         ge=0,
         le=1000,
+        # KAIROS_DECISION_LOG_LINGER_MS: its name before it batched tracking hits too
+        validation_alias=AliasChoices(
+            "log_linger_ms", "KAIROS_LOG_LINGER_MS", "KAIROS_DECISION_LOG_LINGER_MS"
+        ),
         description="Batching wait of decision logs and tracking hits (never awaited)",
     )
     spool_dir: Path | None = Field(

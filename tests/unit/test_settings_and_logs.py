@@ -29,6 +29,14 @@ def test_environment_configures_a_cluster(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.resolved_database_url.startswith("postgresql")
 
 
+def test_the_log_producers_linger_keeps_its_former_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().log_linger_ms == 100
+    monkeypatch.setenv("KAIROS_DECISION_LOG_LINGER_MS", "40")  # before it batched tracking too
+    assert Settings().log_linger_ms == 40
+    monkeypatch.setenv("KAIROS_LOG_LINGER_MS", "30")  # the name of now wins
+    assert Settings().log_linger_ms == 30
+
+
 def test_generated_pseudonym_key_is_kept(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     first = pseudonym_key(settings)
