@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from kairos.processes import PARENT, PROC, proc_stat, running
 
 
 def processes() -> dict[int, tuple[int, bytes]]:
     """Every process: its parent and command line."""
     found = {}
-    for proc in Path("/proc").iterdir():
+    for proc in PROC.iterdir():
         if proc.name.isdigit():
+            fields = proc_stat(proc.name)
             try:
-                stat, cmdline = (proc / "stat").read_text(), (proc / "cmdline").read_bytes()
+                cmdline = (proc / "cmdline").read_bytes()
             except OSError:  # gone meanwhile
                 continue
-            found[int(proc.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+            if fields is not None:
+                found[int(proc.name)] = (int(fields[PARENT]), cmdline)
     return found
 
 
@@ -24,8 +26,4 @@ def children(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     """Running (a zombie, exited but not yet reaped, is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+    return running(pid)

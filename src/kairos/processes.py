@@ -4,7 +4,29 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from pathlib import Path
 from types import FrameType
+
+PROC = Path("/proc")
+# fields of `proc_stat` (proc(5), counted from the state)
+STATE, PARENT, USER_TICKS, SYSTEM_TICKS = 0, 1, 11, 12
+
+
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of `/proc/PID/stat` after the command name (which may hold spaces and
+    parentheses): the state first, then the parent, ...; None when the process is gone (or
+    this is not Linux)."""
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (exited, not yet reaped)."""
+    fields = proc_stat(pid)
+    return fields is not None and fields[STATE] != "Z"
 
 
 def interrupt_on_sigterm() -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from pathlib import Path
 
-_PROC = Path("/proc")
+from kairos.processes import PARENT, PROC, SYSTEM_TICKS, USER_TICKS, proc_stat
 
 
 def tree_cpu_s(root: int) -> float | None:
@@ -30,15 +29,10 @@ def tree_cpu_s(root: int) -> float | None:
 def _stats() -> dict[int, tuple[int, int]]:
     """Each process: its parent and its CPU clock ticks (user + system)."""
     found: dict[int, tuple[int, int]] = {}
-    if not _PROC.is_dir():
+    if not PROC.is_dir():
         return found
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-        found[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (fields := proc_stat(entry.name)) is not None:
+            ticks = int(fields[USER_TICKS]) + int(fields[SYSTEM_TICKS])
+            found[int(entry.name)] = (int(fields[PARENT]), ticks)
     return found

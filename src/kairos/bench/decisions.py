@@ -259,7 +259,7 @@ def _gc_pauses(base: str) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class _Segment:
-    per_s: int
+    per_s: float
     latencies: list[float]
     cpu_s: float | None  # the API processes' CPU meanwhile (None: not measurable here)
 
@@ -299,7 +299,8 @@ def _cpu_us(segments: list[_Segment]) -> float | None:
 
 
 def _rate(segments: list[_Segment]) -> int:
-    """Requests/s over the segments together (their requests over their time)."""
+    """Requests/s over the segments together (their requests over their time, which each
+    segment's unrounded rate gives back)."""
     count = sum(len(s.latencies) for s in segments)
     seconds = sum(len(s.latencies) / s.per_s for s in segments if s.per_s)
     return int(count / seconds) if seconds else 0

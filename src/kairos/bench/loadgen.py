@@ -94,7 +94,7 @@ async def _connect(host: str, port: int, count: int) -> list[_Connection]:
 
 async def _closed(
     host: str, port: int, requests: Sequence[bytes], connections: int, duration_s: float
-) -> tuple[int, list[float]]:
+) -> tuple[float, list[float]]:
     conns = await _connect(host, port, connections)
     latencies: list[float] = []
     deadline = time.perf_counter() + duration_s
@@ -115,7 +115,7 @@ async def _closed(
     finally:
         for conn in conns:
             conn.close()
-    return int(len(latencies) / (time.perf_counter() - started)), latencies
+    return len(latencies) / (time.perf_counter() - started), latencies
 
 
 async def _open(
@@ -162,8 +162,9 @@ def _run(load: Coroutine[Any, Any, T]) -> T:
 
 def closed_loop(
     host: str, port: int, requests: Sequence[bytes], connections: int, duration_s: float
-) -> tuple[int, list[float]]:
-    """Requests/s and each request's latency in seconds; any status but 200 is an error."""
+) -> tuple[float, list[float]]:
+    """Requests/s (unrounded: a caller can tell the time taken) and each request's latency in
+    seconds; any status but 200 is an error."""
     return _run(_closed(host, port, requests, connections, duration_s))
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kairos.kafka.admin import wait_for_brokers
 from kairos.kafka.exceptions import BrokerError
+from kairos.processes import running
 
 MAIN_CLASS = "kafka.Kafka"
 
@@ -261,8 +262,7 @@ class LocalBroker:
         except (OSError, ValueError):
             return None
         if MAIN_CLASS.encode() in cmdline and str(self._properties).encode() in cmdline:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-            return None if state == "Z" else pid
+            return pid if running(pid) else None
         return None
 
     def stop(self, timeout_s: float = 30.0) -> bool:
