@@ -10,7 +10,7 @@ cap. Caps are keyed only on users who consented; without consent they cannot be 
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Mapping
 
@@ -49,8 +49,9 @@ def ad_level(candidate: Candidate) -> bool:
 class RecentDecisions:
     """What this server showed each user lately (bounded by time and count, in memory), and
     when each of the user's counters was served, oldest first, so that counting a counter
-    since a time is a binary search however much the user saw (decisions are recorded in the
-    order they are made)."""
+    since a time is a binary search however much the user saw. This process records its
+    decisions in the order it makes them; another worker's (`adserver.shared`) may come in
+    older than the newest, and take their place in time."""
 
     def __init__(self, horizon_s: float = 600.0, per_user: int = 200) -> None:
         self.horizon_s = horizon_s
@@ -70,14 +71,21 @@ class RecentDecisions:
             recent = self._by_user[user_key] = deque()
             self._times[user_key] = {}
         times = self._times[user_key]
-        recent.append((at, keys))
+        in_order = not recent or at >= recent[-1][0]
+        if in_order:
+            recent.append((at, keys))
+        else:  # another worker's, older than the newest: in its place
+            recent.insert(bisect_right(recent, at, key=_at), (at, keys))
         for key in keys:
             stamps = times.get(key)
             if stamps is None:
                 times[key] = deque((at,))
-            else:
+            elif in_order or at >= stamps[-1]:
                 stamps.append(at)
-        while recent and (len(recent) > self.per_user or recent[0][0] < at - self.horizon_s):
+            else:
+                stamps.insert(bisect_right(stamps, at), at)
+        newest = recent[-1][0]
+        while recent and (len(recent) > self.per_user or recent[0][0] < newest - self.horizon_s):
             for key in recent.popleft()[1]:
                 stamps = times[key]
                 stamps.popleft()  # the oldest time of each of its counters
@@ -109,6 +117,10 @@ class RecentDecisions:
 
 
 _NONE: dict[str, deque[float]] = {}
+
+
+def _at(decision: tuple[float, tuple[str, ...]]) -> float:
+    return decision[0]
 
 
 def impressions(

@@ -124,11 +124,8 @@ class Engine:
     def decide(
         self, request: DecisionRequest, features: UserFeatures | None
     ) -> list[PlacementResult]:
-        if self._index_of is not self.catalog:
-            self._index, self._index_of = FlightIndex(self.catalog), self.catalog
-        assert self._index is not None
         ctx = request.ctx
-        index, now = self._index, ctx.timestamp()
+        index, now = self.index(), ctx.timestamp()
         page = _Page(request, features if ctx.personalization else None, index)
         page.base = index.running(now) & index.unspent(self.deliveries)
         page.paced = index.paced(self.pacer, self.rng)
@@ -137,6 +134,13 @@ class Engine:
         if ctx.personalization:
             page.capped = index.capped(page.features, self.recent, ctx.user_key, now)
         return [self._placement(p, page) for p in request.placements]
+
+    def index(self) -> FlightIndex:
+        """The decision index of the catalog in use (made on first use of a catalog)."""
+        if self._index_of is not self.catalog:
+            self._index, self._index_of = FlightIndex(self.catalog), self.catalog
+        assert self._index is not None
+        return self._index
 
     def _placement(self, wanted: PlacementRequest, page: _Page) -> PlacementResult:
         info = self.catalog.placement(wanted.key)

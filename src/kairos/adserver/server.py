@@ -27,6 +27,7 @@ from kairos.adserver.engine import Engine as DecisionEngine
 from kairos.adserver.models import ModelFollower
 from kairos.adserver.pacing import pacing_error
 from kairos.adserver.scoring import HistoricalCtrScorer
+from kairos.adserver.shared import Serve, SharedServes, digest
 from kairos.db import catalog as catalog_db
 from kairos.featurestore.base import FeatureStore
 from kairos.learn.bayes import BayesianLogistic
@@ -61,8 +62,11 @@ class AdServer:
         config: RefreshConfig | None = None,
         scorer: str = "model",
         personalize_top: int = 0,
+        shared: SharedServes | None = None,
     ) -> None:
         self.database = database
+        self.shared = shared  # the serves of this host's other workers (caps across them)
+        self._ads_by_digest: tuple[object, dict[int, Candidate]] = (None, {})
         self.scorer_mode = scorer  # "model": the click model prices CPC/CPA ads once published
         self.personalize_top = personalize_top
         self.features = features
@@ -143,7 +147,36 @@ class AdServer:
     def decide(
         self, request: DecisionRequest, features: UserFeatures | None
     ) -> list[PlacementResult]:
-        return self.engine.decide(request, features)
+        """The engine's decision; with other workers on the host, a consented user's caps
+        count their serves too (`adserver.shared`)."""
+        ctx = request.ctx
+        if self.shared is None or ctx.user_key is None or not ctx.personalization:
+            return self.engine.decide(request, features)
+        now = ctx.timestamp()
+        user_key = ctx.user_key
+        taken = self.shared.take(user_key, now - self.engine.recent.horizon_s)
+        if taken:
+            self._take(user_key, taken)
+        results = self.engine.decide(request, features)
+        served_keys = self.engine.index().served_keys
+        for result in results:
+            for choice in result.choices:
+                if served_keys(choice.candidate):  # a cap counts it
+                    self.shared.add(user_key, now, choice.candidate.ad.id)
+        return results
+
+    def _take(self, user_key: str, serves: list[Serve]) -> None:
+        """Other workers' serves of the user, as if this one had made them."""
+        catalog, index = self.engine.catalog, self.engine.index()
+        if self._ads_by_digest[0] is not catalog:
+            by_digest = {digest(ad_id): c for ad_id, c in catalog.ads.items()}
+            self._ads_by_digest = (catalog, by_digest)
+        by_digest = self._ads_by_digest[1]
+        for serve in serves:
+            candidate = by_digest.get(serve.ad)  # None: not in this catalog (yet)
+            keys = index.served_keys(candidate) if candidate is not None else ()
+            if keys:
+                self.engine.recent.record(user_key, serve.at, keys)
 
     # -- refresh --------------------------------------------------------------------------
 
@@ -202,6 +235,8 @@ class AdServer:
             self._models.stop()
         if self.features is not None:
             self.features.close()
+        if self.shared is not None:
+            self.shared.close()
 
     async def _refresh_loop(self) -> None:
         last_delivery = time.monotonic()

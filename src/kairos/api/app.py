@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from kairos import __version__, runtime
 from kairos.adserver.render import Links
 from kairos.adserver.server import AdServer
+from kairos.adserver.shared import SharedServes
 from kairos.adserver.tracking import Signer
 from kairos.api import (
     creatives,
@@ -51,9 +52,12 @@ def create_app(
     sink: Sinks | None = None,
     engine: Engine | None = None,
     features: FeatureStore | None = None,
+    shared_serves: SharedServes | None = None,
 ) -> FastAPI:
     """Build the API. `sink`/`engine`/`features` replace the real Kafka producer, database
-    and feature store (tests); with a test sink and no store, decisions use no features."""
+    and feature store (tests); with a test sink and no store, decisions use no features.
+    `shared_serves`: this worker's view of the serves its host's workers share (caps across
+    them, `adserver.shared`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +79,7 @@ def create_app(
             store,
             scorer=settings.scorer,
             personalize_top=settings.personalize_top,
+            shared=shared_serves,
         )
         pseudonymizer = runtime.pseudonymizer(settings)
         geo = open_geo(settings)

@@ -13,6 +13,7 @@ import typer
 import uvicorn
 
 from kairos import runtime
+from kairos.adserver import shared as serves
 from kairos.api.app import create_app
 from kairos.cli.common import clean_errors, console, local_broker, settings_of
 from kairos.db import migrate
@@ -44,13 +45,17 @@ def api(
     """Serve the REST API only (the broker and database must already be there)."""
     settings = _bind(settings_of(ctx), host, port)
     if workers == 1:
-        _serve(settings, access_log, reuse_port=os.environ.get(WORKER) == "1")
+        worker = os.environ.get(WORKER) == "1"
+        shared = _shared_serves(os.environ.get(SHARED_SERVES)) if worker else None
+        _serve(settings, access_log, worker, shared)
         return
     with clean_errors():
         _supervise(settings, workers, access_log)
 
 
 WORKER = "KAIROS_API_WORKER"  # set in the workers `kairos api --workers N` starts
+# and the memory they share serves in: "FD:WORKERS:INDEX" (`adserver.shared`)
+SHARED_SERVES = "KAIROS_API_SHARED_SERVES"
 STARTUP_S = 30.0  # a worker that exits sooner than this after starting is not restarted
 
 
@@ -59,7 +64,9 @@ def _supervise(settings: Settings, workers: int, access_log: bool) -> None:
     (SO_REUSEPORT), so that the kernel spreads connections over them: with one socket shared
     by all (uvicorn's workers) whichever process is awake takes the new connections, and a
     burst of keep-alive connections can all land on one. Settings reach the workers through
-    the environment; a worker that dies is restarted, one that cannot start stops them all."""
+    the environment; a worker that dies is restarted, one that cannot start stops them all.
+    The workers share their serves (`adserver.shared`), so that caps hold across them."""
+    shared = serves.create(workers)
     env = os.environ | {
         "KAIROS_HOST": settings.host,
         "KAIROS_PORT": str(settings.port),
@@ -67,10 +74,11 @@ def _supervise(settings: Settings, workers: int, access_log: bool) -> None:
     }
     command = ["api", *(["--access-log"] if access_log else [])]
 
-    def start() -> tuple[subprocess.Popen[bytes], float]:
-        return _child(*command, env=env), time.monotonic()
+    def start(n: int) -> tuple[subprocess.Popen[bytes], float]:
+        own = env | {SHARED_SERVES: f"{shared}:{workers}:{n}"}  # a restart keeps its rings
+        return _child(*command, env=own, pass_fds=(shared,)), time.monotonic()
 
-    children = [start() for _ in range(workers)]
+    children = [start(n) for n in range(workers)]
     interrupt_on_sigterm()
     try:
         while True:
@@ -81,16 +89,30 @@ def _supervise(settings: Settings, workers: int, access_log: bool) -> None:
                 if time.monotonic() - started < STARTUP_S:
                     raise KairosError(f"an API worker exited with {child.returncode} on start-up")
                 log.warning("api worker exited", extra=kv(pid=child.pid, code=child.returncode))
-                children[n] = start()
+                children[n] = start(n)
     except KeyboardInterrupt:
         pass
     finally:
         stop_processes([child for child, _ in children])
+        os.close(shared)
 
 
-def _serve(settings: Settings, access_log: bool = False, reuse_port: bool = False) -> None:
+def _shared_serves(spec: str | None) -> serves.SharedServes | None:
+    """A worker's view of the serves its supervisor shares (`SHARED_SERVES`)."""
+    if not spec:
+        return None
+    fd, workers, index = (int(part) for part in spec.split(":"))
+    return serves.SharedServes(fd, workers, index)
+
+
+def _serve(
+    settings: Settings,
+    access_log: bool = False,
+    reuse_port: bool = False,
+    shared: serves.SharedServes | None = None,
+) -> None:
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, shared_serves=shared),
         host=settings.host,
         port=settings.port,
         access_log=access_log,
@@ -115,10 +137,12 @@ def _reuse_port_socket(settings: Settings) -> socket.socket:
     return sock
 
 
-def _child(*command: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def _child(
+    *command: str, env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     """Another `kairos` process (same settings, from the environment) supervised here."""
     log.info("starting", extra=kv(process=" ".join(command)))
-    return subprocess.Popen([sys.executable, "-m", "kairos", *command], env=env)
+    return subprocess.Popen([sys.executable, "-m", "kairos", *command], env=env, pass_fds=pass_fds)
 
 
 def up(ctx: typer.Context, host: str | None = HOST, port: int | None = PORT) -> None:
