@@ -100,8 +100,9 @@ class SharedServes:
         found = self._pending.pop(user, None)
         if not found:
             return []
-        IMPORTED.inc(len(found))
-        return sorted((s for s in found if s.at >= since), key=lambda s: s.at)
+        taken = sorted((s for s in found if s.at >= since), key=lambda s: s.at)
+        IMPORTED.inc(len(taken))
+        return taken
 
     def add(self, user_key: str, at: float, ad_id: str) -> None:
         """This worker served `ad_id` to the user at `at`."""
