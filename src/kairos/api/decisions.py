@@ -10,7 +10,6 @@ adds why each candidate was dropped; it needs an API key with the `read` scope.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -36,7 +35,6 @@ from kairos.kafka.sink import Message
 from kairos.stream.enrich import device_of, page_context
 from kairos.stream.features import FeatureConfig, snapshot
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 DECISIONS = Counter("kairos_decisions_total", "Placements decided, by outcome", ["outcome"])

@@ -33,6 +33,7 @@ from prometheus_client import Counter
 from kairos.kafka.exceptions import KafkaUnavailable
 from kairos.kafka.sink import Message, MessageSink
 from kairos.logs import kv
+from kairos.processes import running
 
 log = logging.getLogger(__name__)
 SPOOLED = Counter("kairos_spooled_messages_total", "Messages kept on disk while Kafka was away")
@@ -169,7 +170,7 @@ class Spool:
         or took it first."""
         owner = _owner(path)
         if owner != os.getpid():
-            if owner is not None and _alive(owner):
+            if owner is not None and running(owner):
                 return None
             claimed = path.with_name(f"{os.getpid()}-{path.name.split('-', 1)[-1]}")
             try:
@@ -235,13 +236,3 @@ def _owner(path: Path) -> int | None:
 def _age(path: Path) -> int:
     tail = path.name.split("-", 1)[-1].removesuffix(_SUFFIX)
     return int(tail) if tail.isdigit() else 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
