@@ -1,5 +1,5 @@
 """The serves a host's API workers share (`adserver.shared`): taken in once, newest kept, and a
-cap exact across real processes deciding for one user at once."""
+cap exact across real processes deciding for one user, one after another or at once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from subprocess import PIPE, Popen
 
 import pytest
 from hypothesis import given, settings
@@ -159,3 +161,76 @@ def test_without_other_workers_the_server_decides_alone() -> None:
     first, second = (server.decide(DecisionRequest(decide, context()), None) for _ in range(2))
     assert first[0].choices[0].candidate.flight.id == "capped"
     assert second[0].choices[0].candidate.flight.id == "other"
+
+
+HOLDER = """
+import os, time
+from tests.unit.test_adserver_engine import NOW, USER
+from tests.unit.test_shared_serves import view
+worker = view({fd}, 0)
+worker.lock(USER)
+print("held", flush=True)
+time.sleep({hold_s})
+worker.add(USER, NOW.timestamp(), "capped-ad0")
+{end}
+"""
+
+
+@contextmanager
+def holding(fd: int, hold_s: float, end: str = "worker.unlock()") -> Iterator[Popen[str]]:
+    """A worker process that holds the user's stripe, serves the capped ad after `hold_s`,
+    then runs `end` (unlocks, or dies holding it); yielded once it holds the stripe, killed
+    on exit if still running."""
+    code = HOLDER.format(fd=fd, hold_s=hold_s, end=end)
+    with Popen(
+        [sys.executable, "-c", code], cwd=ROOT, pass_fds=(fd,), stdout=PIPE, text=True
+    ) as child:
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "held\n"
+            yield child
+        finally:
+            child.kill()
+
+
+def capped_server(fd: int, lock_wait_s: float) -> AdServer:
+    """Worker 1 of 3, deciding for the user between a flight capped at one serve and another."""
+    cap = FrequencyCap(scope=CapScope.FLIGHT, impressions=1, period=1, unit=CapUnit.HOUR)
+    catalog = build([flight("capped", caps=[cap], price=9.0), flight("other", price=1.0)])
+    worker = SharedServes(fd, 3, 1, stripes=16, slots=8, lock_wait_s=lock_wait_s)
+    server = AdServer(None, None, shared=worker)  # type: ignore[arg-type]
+    server.engine = engine(catalog)
+    return server
+
+
+def flight_chosen(server: AdServer) -> str:
+    (result,) = server.decide(DecisionRequest([PlacementRequest("p1")], context()), None)
+    return result.choices[0].candidate.flight.id
+
+
+def test_a_decision_waits_for_another_workers_decision_for_the_user(fd: int) -> None:
+    """Two decisions for one user at once on two workers: the second is made once the first
+    has written its serves, so it sees them (without the lock it would serve the capped
+    flight a second time, as `hold_s` outlasts it)."""
+    server = capped_server(fd, lock_wait_s=30.0)
+    with holding(fd, hold_s=0.5) as holder:
+        assert flight_chosen(server) == "other"
+        assert holder.wait(timeout=30) == 0
+
+
+def test_a_worker_that_holds_a_stripe_too_long_is_passed_by(fd: int) -> None:
+    server = capped_server(fd, lock_wait_s=0.2)
+    passed = REGISTRY.get_sample_value("kairos_shared_serves_unlocked_total") or 0.0
+    with holding(fd, hold_s=60.0):
+        assert flight_chosen(server) == "capped"  # decided alone, after its wait
+    assert REGISTRY.get_sample_value("kairos_shared_serves_unlocked_total") == passed + 1
+    assert flight_chosen(server) == "other"  # the holder died holding it: the lock is ours
+
+
+def test_a_worker_that_dies_holding_a_stripe_leaves_it_to_the_next(fd: int) -> None:
+    server = capped_server(fd, lock_wait_s=30.0)
+    with holding(fd, hold_s=0.0, end="os._exit(0)") as holder:
+        assert holder.wait(timeout=30) == 0
+    passed = REGISTRY.get_sample_value("kairos_shared_serves_unlocked_total") or 0.0
+    assert flight_chosen(server) == "other"  # its serve counts, and the stripe is free
+    assert REGISTRY.get_sample_value("kairos_shared_serves_unlocked_total") == passed

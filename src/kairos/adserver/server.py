@@ -148,21 +148,27 @@ class AdServer:
         self, request: DecisionRequest, features: UserFeatures | None
     ) -> list[PlacementResult]:
         """The engine's decision; with other workers on the host, a consented user's caps
-        count their serves too (`adserver.shared`)."""
+        count their serves too, and the user's decisions on all of them are made one at a
+        time (`adserver.shared`)."""
         ctx = request.ctx
-        if self.shared is None or ctx.user_key is None or not ctx.personalization:
+        shared = self.shared
+        if shared is None or ctx.user_key is None or not ctx.personalization:
             return self.engine.decide(request, features)
         now = ctx.timestamp()
         user_key = ctx.user_key
-        taken = self.shared.take(user_key, now - self.engine.recent.horizon_s)
-        if taken:
-            self._take(user_key, taken)
-        results = self.engine.decide(request, features)
-        served_keys = self.engine.index().served_keys
-        for result in results:
-            for choice in result.choices:
-                if served_keys(choice.candidate):  # a cap counts it
-                    self.shared.add(user_key, now, choice.candidate.ad.id)
+        shared.lock(user_key)
+        try:
+            taken = shared.take(user_key, now - self.engine.recent.horizon_s)
+            if taken:
+                self._take(user_key, taken)
+            results = self.engine.decide(request, features)
+            served_keys = self.engine.index().served_keys
+            for result in results:
+                for choice in result.choices:
+                    if served_keys(choice.candidate):  # a cap counts it
+                        shared.add(user_key, now, choice.candidate.ad.id)
+        finally:
+            shared.unlock()
         return results
 
     def _take(self, user_key: str, serves: list[Serve]) -> None:

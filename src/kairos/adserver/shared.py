@@ -1,5 +1,5 @@
 """The serves of one host's API workers, shared through memory, so that a frequency cap holds
-across the workers of `kairos api --workers N` nearly as it does inside one.
+across the workers of `kairos api --workers N` as it does inside one.
 
 Without it a worker counts the decisions it made itself and what the stream has counted, and
 learns of another worker's serve only once its impression has come back through the stream
@@ -8,15 +8,15 @@ that the kernel hands to two workers could both pass a cap meanwhile.
 
 The supervisor makes one anonymous memory file (`create`) that its workers map. Each worker
 writes its own rings, one per stripe of users, of its latest serves to consented users (user,
-time, ad), and bumps the stripe's count of writes after the serve. Before a decision for a
-user, a worker takes in what the other workers wrote to the user's stripe since it last
-looked. With one writer per ring there are no locks (a system call per decision costs more
-than the rest of this together): a serve is seen by the other workers once it is written,
-so two decisions for one user made at the same moment on two workers (each a fraction of a
-millisecond) can still both pass a cap. A ring keeps the newest `slots` serves of its stripe;
-one that falls out before the others read it is missed, and the cap errs the other way, as
-before. A restarted worker takes in its own ring too, from where it was. Across hosts, caps
-meet through the stream.
+time, ad), and bumps the stripe's count of writes after the serve. A decision for a user holds
+the stripe's mutex (`locks`: no system call unless another worker holds it) from before it
+takes in what the other workers wrote to the stripe since it last looked until its own serves
+are written, so two decisions for one user on two workers at the same moment are made one
+after the other: the second sees the first's serves. A worker that cannot have the mutex
+within `LOCK_WAIT_S` (its holder stopped) decides without it, and counts it. A ring keeps the
+newest `slots` serves of its stripe; one that falls out before the others read it is missed,
+and the cap errs the other way, as before. A restarted worker takes in its own ring too, from
+where it was. Across hosts, caps meet through the stream.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
+from kairos.adserver import locks
+
 STRIPES = 4096
 SLOTS = 64  # serves kept per stripe of a worker: at 2,000 capped serves/s, about 2 minutes
 _COUNT = struct.Struct("<Q")  # a stripe's writes so far
 _SERVE = struct.Struct("<QdQ")  # user, time, ad (digests, but the time)
+LOCK_WAIT_S = 0.05  # a decision waits this long at most for its stripe's mutex
 _PENDING_USERS = 100_000  # users whose serves were read but not asked for yet, kept at most
 IMPORTED = Counter(
     "kairos_shared_serves_imported_total", "Serves of this host's other API workers taken in"
@@ -41,16 +44,22 @@ MISSED = Counter(
     "kairos_shared_serves_missed_total",
     "Serves of other workers overwritten in their ring before this worker read them",
 )
+UNLOCKED = Counter(
+    "kairos_shared_serves_unlocked_total",
+    "Decisions made without their stripe's mutex (another worker held it too long)",
+)
 
 
 def size(workers: int, stripes: int = STRIPES, slots: int = SLOTS) -> int:
-    return workers * stripes * (_COUNT.size + slots * _SERVE.size)
+    return stripes * locks.SIZE + workers * stripes * (_COUNT.size + slots * _SERVE.size)
 
 
 def create(workers: int, stripes: int = STRIPES, slots: int = SLOTS) -> int:
     """An anonymous memory file for a host's workers (inheritable: pass it to them)."""
     fd = os.memfd_create("kairos-serves", 0)
     os.ftruncate(fd, size(workers, stripes, slots))
+    with mmap.mmap(fd, size(workers, stripes, slots)) as memory:
+        locks.Mutexes.init(memory, 0, stripes)  # the stripes' mutexes come first
     os.set_inheritable(fd, True)
     return fd
 
@@ -72,13 +81,22 @@ class SharedServes:
     """Worker `index` of `workers`' view of the host's shared serves (`fd` from `create`)."""
 
     def __init__(
-        self, fd: int, workers: int, index: int, stripes: int = STRIPES, slots: int = SLOTS
+        self,
+        fd: int,
+        workers: int,
+        index: int,
+        stripes: int = STRIPES,
+        slots: int = SLOTS,
+        lock_wait_s: float = LOCK_WAIT_S,
     ) -> None:
         if not 0 <= index < workers:
             raise ValueError(f"worker {index} of {workers}")
         self.workers, self.index, self.stripes, self.slots = workers, index, stripes, slots
+        self.lock_wait_s = lock_wait_s
         self._map = mmap.mmap(fd, size(workers, stripes, slots))
-        self._counts = 0  # offset of worker 0's counts; worker w's start at w * stripes
+        self._locks = locks.Mutexes(self._map, 0, stripes)
+        self._held: int | None = None  # the stripe whose mutex this worker holds
+        self._counts = stripes * locks.SIZE  # offset of worker 0's counts (w's: w * stripes on)
         self._rings = workers * stripes * _COUNT.size  # offset of worker 0's rings
         # per worker, per stripe: how many of its writes this worker has looked at (its own
         # ring from the start too: a restarted worker takes in what it served before)
@@ -88,7 +106,22 @@ class SharedServes:
         self._last = ("", 0)  # the last user and its digest
 
     def close(self) -> None:
+        self._locks.close()
         self._map.close()
+
+    def lock(self, user_key: str) -> None:
+        """Hold the user's stripe until `unlock`: the other workers' decisions for its users
+        wait meanwhile (at most `lock_wait_s`: then this one goes on without it)."""
+        stripe = self._user(user_key) % self.stripes
+        if self._locks.lock(stripe, self.lock_wait_s):
+            self._held = stripe
+        else:
+            UNLOCKED.inc()
+
+    def unlock(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._locks.unlock(held)
 
     def take(self, user_key: str, since: float) -> list[Serve]:
         """The serves of the user by the other workers (and by this one before a restart)
