@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kairos.learn.bayes import BayesianLogistic, BayesParams
 from kairos.learn.ftrl import Ftrl, FtrlParams
@@ -224,3 +226,37 @@ def test_an_integer_prior_precision_still_gives_the_bias_its_flat_prior() -> Non
     assert model._q[0] == pytest.approx(0.01)
     assert model._q[1] == 17.0
     assert np.isfinite(model.sample_margins([{"a": "b"}], 10)).all()
+
+
+_FIELDS: dict[str, list[Any]] = {
+    "device": ["mobile", "desktop"],
+    "interest.eco": [0.0, 0.4, -2.0],
+    "topic": [["a", "b"], []],
+}
+_AD_FIELDS: dict[str, list[Any]] = {
+    "creative": ["cr1", "cr2"],
+    "elements": [["h=1", "i=2"], ["h=1"], []],
+    "ad": [None, "x"],
+}
+_CROSSES = (
+    ("topic", "creative"),
+    ("elements", "elements"),
+    ("creative", "device"),
+    ("topic", "topic"),
+)
+
+
+@given(st.data())
+def test_parts_hashed_apart_join_into_the_features_of_the_whole(data: st.DataObject) -> None:
+    hasher = Hasher(bits=12, crosses=_CROSSES, scales=(("interest.eco", 0.5),))
+    user = {k: data.draw(st.sampled_from(v)) for k, v in _FIELDS.items()}
+    ad = {k: data.draw(st.sampled_from(v)) for k, v in _AD_FIELDS.items()}
+    indices, values = hasher.joined(hasher.part(user), hasher.part(ad))
+    whole_indices, whole_values = hasher.features(user | ad)
+    assert sorted(zip(indices, values, strict=True)) == sorted(
+        zip(whole_indices, whole_values, strict=True)
+    )
+    model = BayesianLogistic(BayesParams(bits=12, crosses=_CROSSES), seed=3)
+    model.learn_many([user | ad], np.asarray([1.0]))
+    (apart,) = model.predict_proba_parts(model.part(user), [model.part(ad)])
+    assert apart == pytest.approx(model.predict_proba_one(user | ad), rel=1e-12)

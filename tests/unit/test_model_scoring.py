@@ -128,12 +128,16 @@ def test_pruned_personalisation_rescores_the_best_candidates_for_the_user() -> N
     assert winners(personal, gardener)["ad-garden"] == 50
     assert winners(personal, {})["ad-sport"] == 50
     pruned = ModelScorer(model(), personalize_top=1)  # only the best one is rescored
-    ctx = RequestContext(now=NOW, features=gardener)
-    ads = list(known.ads.values())
-    again = {c.ad.id: p.ctr for c, p in zip(ads, pruned.predict(ads, ctx), strict=True)}
-    free = {
-        c.ad.id: p.ctr for c, p in zip(ads, ModelScorer(model()).predict(ads, ctx), strict=True)
+    ctx = RequestContext(now=NOW, user_key="u", features=gardener)
+    ads = {c.ad.id: c for c in known.ads.values()}
+    free = {c.ad.id: p.ctr for c, p in zip(ads.values(), pruned.predict(list(ads.values()), ctx))}
+    (sport,) = pruned.personalize([ads["ad-sport"]], ctx)
+    assert sport.ctr < free["ad-sport"]  # rescored: gardeners do not click sport
+    assert np.isfinite(sport.ctr)
+    engine = Engine(known, pruned, rng=random.Random(2))
+    (result,) = engine.decide(DecisionRequest([PlacementRequest("p")], ctx), None)
+    (choice,) = result.choices
+    bids = {
+        b.candidate.ad.id: b.prediction.ctr for b in (choice.won.bid, choice.won.runner_up) if b
     }
-    assert again["ad-garden"] == free["ad-garden"]  # not in the top 1: not rescored
-    assert again["ad-sport"] < free["ad-sport"]  # rescored: gardeners do not click sport
-    assert np.isfinite(list(again.values())).all()
+    assert bids == {"ad-sport": sport.ctr, "ad-garden": free["ad-garden"]}  # not in the top 1

@@ -40,6 +40,20 @@ class Scorer(Protocol):
     def predict(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]: ...
 
 
+class Personalizing(Scorer, Protocol):
+    """A context-free scorer that a request's user features refine for a few candidates: the
+    engine ranks once per catalog and scorer by `predict`, then per request asks `personalize`
+    for the `personalize_top` best candidates by pCTR (of those whose flights passed) and
+    moves them to where their new predictions rank (`ranking.reranked`)."""
+
+    @property
+    def personalize_top(self) -> int: ...
+
+    def personalize(
+        self, candidates: Sequence[Candidate], ctx: RequestContext
+    ) -> list[Prediction]: ...
+
+
 @dataclass(slots=True)  # made per request: see `context.RequestContext`
 class Bid:
     candidate: Candidate

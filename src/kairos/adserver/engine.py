@@ -17,9 +17,10 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from kairos.adserver import auction, caps
-from kairos.adserver.auction import Prediction, Scorer, Won
+from kairos.adserver.auction import Personalizing, Prediction, Scorer, Won
 from kairos.adserver.catalog import Candidate, Catalog, PlacementInfo
 from kairos.adserver.context import RequestContext, Scalar
 from kairos.adserver.dynamic import ASSEMBLY
@@ -27,7 +28,7 @@ from kairos.adserver.explain import Dropped, Masks, explain, lost
 from kairos.adserver.index import FlightIndex, Flights, has
 from kairos.adserver.model import SelectionMode
 from kairos.adserver.pacing import Delivery, Pacer
-from kairos.adserver.ranking import Pool, Ranked, rank
+from kairos.adserver.ranking import Pool, Ranked, personalized, rank
 from kairos.creative import assembly
 from kairos.creative.assembly import Assembly, Combination
 from kairos.creative.model import Template
@@ -127,6 +128,8 @@ class Engine:
         ctx = request.ctx
         index, now = self.index(), ctx.timestamp()
         page = _Page(request, features if ctx.personalization else None, index)
+        if ctx.features:  # the scorer may refine its ranking with the user's features
+            page.personal = getattr(self.scorer, "personalize_top", 0)
         page.base = index.running(now) & index.unspent(self.deliveries)
         page.paced = index.paced(self.pacer, self.rng)
         if page.paced is not None:
@@ -156,6 +159,9 @@ class Engine:
         ranked = self._ranking(info, ctx, page, flights)
         types = frozenset(wanted.ad_types)
         pool = self._pool(info, ranked, flights, types, page.index)
+        if page.personal and pool.survivors:
+            scorer = cast(Personalizing, self.scorer)
+            ranked, pool = personalized(ranked, pool, scorer, ctx, page.personal)
         skip = self._ad_steps(ranked, pool, ctx, page)
         eligible = pool.eligible(ranked, skip, MAX_LOGGED)
         left = pool.any_left(skip)
@@ -329,6 +335,7 @@ class _Page:
         "features",
         "index",
         "paced",
+        "personal",
         "request",
     )
 
@@ -339,6 +346,7 @@ class _Page:
         self.base: Flights = index.everything  # running, unspent and paced: set first thing
         self.paced: Flights | None = None  # None: no flight is throttled
         self.capped: Flights | None = None  # flights at a cap for this user
+        self.personal = 0  # candidates per placement scored again with the user's features
         self.ads: set[str] = set()
         self.creatives: set[str] = set()
         self.contexts: dict[tuple[str, object], tuple[RequestContext, Flights]] = {}

@@ -4,28 +4,34 @@ Sorted by priority tier (1 first, house ads last), then eCPM (highest first), th
 biddable candidate that survives the request's masks is the winner and the next one of its
 tier sets the price; the static-rules lottery draws within that same tier. With a scorer
 whose answer does not depend on the request, the order is computed once per catalog and
-scorer refresh; otherwise per request, over the candidates whose flights passed.
+scorer refresh; otherwise per request, over the candidates whose flights passed. A scorer
+that refines its context-free answer with the user's features for a few candidates
+(`auction.Personalizing`) keeps the order made once: per request those few are moved to
+where their new predictions rank (`reranked`, a sort of the arrays, not of the candidates).
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from kairos.adserver import auction, caps
-from kairos.adserver.auction import Bid, Prediction, Won
+from kairos.adserver.auction import Bid, Personalizing, Prediction, Won
 from kairos.adserver.catalog import Candidate
+from kairos.adserver.context import RequestContext
 from kairos.adserver.index import FlightIndex, Mask
 
 Positions = np.ndarray[Any, np.dtype[np.intp]]
 MAX_CLEARED = 10_000  # remembered (winner, runner-up, floor) auctions per placement
 _SPARE = 16  # survivors' ad ids kept beyond the logged ones
 _SKIPPED = 64  # remembered ways a page skips some of a pool's first survivors
+T = TypeVar("T")
 
 
 def _positions(mask: Mask) -> array[int]:
@@ -90,6 +96,11 @@ class Pool:
         left = (ranked.candidates[p].ad.id for p in self.survivors if p not in skip)
         return tuple(islice(left, limit))
 
+    def reordered(self, order: Positions) -> Pool:
+        """This pool in a ranking reordered by `order` (`reranked`)."""
+        kept: Mask = self.kept[order]
+        return Pool(kept, _positions(kept))
+
     def any_left(self, skip: set[int]) -> bool:
         if len(self.survivors) > len(skip):  # more than are skipped: one is left
             return True
@@ -104,13 +115,15 @@ class Ranked:
     priority: np.ndarray[Any, np.dtype[np.int64]]
     flight: Positions  # each candidate's flight in the index
     house: Mask
-    by_ad: dict[str, int]
-    by_creative: dict[str, list[int]]
+    by_ad: Mapping[str, int]
+    by_creative: Mapping[str, Sequence[int]]
     ad_capped: tuple[int, ...]  # candidates with ad-level caps: checked one by one
     priorities: tuple[int, ...]  # the arrays' values as Python numbers, for scalar reads
     ecpms: tuple[float, ...]
     # the frequency counters a serve counts in that some cap of the catalog reads
     served_keys: tuple[tuple[str, ...], ...]
+    ctr: np.ndarray[Any, np.dtype[np.float64]]  # each candidate's pCTR
+    origin: Positions  # each candidate's place among those ranked (ties go to the first)
     _biddable: dict[float, Mask] = field(default_factory=dict, repr=False)
     _types: dict[frozenset[str], Mask] = field(default_factory=dict, repr=False)
     _cleared: dict[tuple[int, int | None, float], Won | None] = field(
@@ -188,4 +201,91 @@ def rank(
         served_keys=tuple(index.served_keys(c) for c in ranked),
         priorities=tuple(c.flight.priority for c in ranked),
         ecpms=tuple(ecpms[i] for i in order),
+        ctr=np.array([predictions[i].ctr for i in order], dtype=float),
+        origin=np.array(order, dtype=np.intp),
     )
+
+
+def reranked(base: Ranked, changed: Mapping[int, Prediction]) -> tuple[Ranked, Positions]:
+    """`base` with the predictions of a few of its candidates (by position) changed: what
+    `rank` would make of them, by reordering `base`'s arrays (no candidate is looked at again
+    but the changed ones), for a ranking refined per request; and the order (each new
+    position's place in `base`), for `Pool.reordered`."""
+    ecpm, ctr, predictions = base.ecpm.copy(), base.ctr.copy(), list(base.predictions)
+    for pos, prediction in changed.items():
+        predictions[pos] = prediction
+        ecpm[pos] = auction.ecpm(base.candidates[pos], prediction)
+        ctr[pos] = prediction.ctr
+    order = np.lexsort((base.origin, -ecpm, base.priority))  # as `rank`: ties by origin
+    moved = np.empty_like(order)  # each base position's new one
+    moved[order] = np.arange(len(order))
+    picked = order.tolist()
+    ranked = Ranked(
+        candidates=_taken(base.candidates, picked),
+        predictions=_taken(predictions, picked),
+        ecpm=ecpm[order],
+        priority=base.priority[order],
+        flight=base.flight[order],
+        house=base.house[order],
+        by_ad=_MovedPositions(base.by_ad, moved),
+        by_creative=_MovedGroups(base.by_creative, moved),
+        ad_capped=tuple(sorted(int(moved[pos]) for pos in base.ad_capped)),
+        served_keys=_taken(base.served_keys, picked),
+        priorities=_taken(base.priorities, picked),
+        ecpms=tuple(ecpm[order].tolist()),
+        ctr=ctr[order],
+        origin=base.origin[order],
+    )
+    return ranked, order
+
+
+def personalized(
+    ranked: Ranked, pool: Pool, scorer: Personalizing, ctx: RequestContext, top: int
+) -> tuple[Ranked, Pool]:
+    """The ranking and pool with the `top` best of the pool's candidates by pCTR scored
+    again with the user's features (`auction.Personalizing`)."""
+    survivors = np.frombuffer(pool.survivors, dtype=np.uint32)
+    best = survivors[np.argsort(-ranked.ctr[survivors], kind="stable")[:top]].tolist()
+    predictions = scorer.personalize([ranked.candidates[p] for p in best], ctx)
+    refined, order = reranked(ranked, dict(zip(best, predictions, strict=True)))
+    return refined, pool.reordered(order)
+
+
+def _taken(values: Sequence[T], positions: list[int]) -> tuple[T, ...]:
+    """`values` at `positions`, in their order."""
+    if len(positions) < 2:
+        return tuple(values[p] for p in positions)
+    return cast(tuple[T, ...], itemgetter(*positions)(values))
+
+
+class _MovedPositions(Mapping[str, int]):
+    """A `by_ad` of a reordered ranking: the base's positions, moved (looked up as asked:
+    a request asks for a few)."""
+
+    def __init__(self, base: Mapping[str, int], moved: Positions) -> None:
+        self._base, self._moved = base, moved
+
+    def __getitem__(self, key: str) -> int:
+        return int(self._moved[self._base[key]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+
+class _MovedGroups(Mapping[str, Sequence[int]]):
+    """A `by_creative` of a reordered ranking, as `_MovedPositions`."""
+
+    def __init__(self, base: Mapping[str, Sequence[int]], moved: Positions) -> None:
+        self._base, self._moved = base, moved
+
+    def __getitem__(self, key: str) -> list[int]:
+        return sorted(int(self._moved[pos]) for pos in self._base[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)

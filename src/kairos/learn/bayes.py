@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from kairos.learn.hashing import Example, Hasher
+from kairos.learn.hashing import Example, Hasher, Part
 
 Array = np.ndarray[Any, Any]
 TUPLES = ("crosses", "scales")  # parameters that JSON turns into lists
@@ -71,6 +71,28 @@ class BayesianLogistic:
             return np.zeros(0)
         rows, idx, values = self._hasher.batch(xs)
         return _sigmoid(np.bincount(rows, weights=self._m[idx] * values, minlength=len(xs)))
+
+    def part(self, example: Example) -> Part:
+        """Some fields of an example, hashed once for `predict_proba_parts`."""
+        return self._hasher.part(example)
+
+    def predict_proba_parts(self, shared: Part, parts: Sequence[Part]) -> Array:
+        """`predict_proba_many` of `shared`'s fields together with each part's (their fields
+        disjoint), the shared part's margin reckoned once."""
+        if not parts:
+            return np.zeros(0)
+        m = self._m
+        base = float(m[0] + np.dot(m[shared.indices], shared.values))
+        rows: list[int] = []
+        indices: list[int] = []
+        values: list[float] = []
+        for row, part in enumerate(parts):
+            idx, val = self._hasher.crossed(shared, part)
+            rows.extend([row] * len(idx))
+            indices.extend(idx)
+            values.extend(val)
+        weights = m[np.asarray(indices, dtype=np.intp)] * np.asarray(values)
+        return _sigmoid(base + np.bincount(rows, weights=weights, minlength=len(parts)))
 
     def sample_many(
         self, xs: Sequence[Example], draws: int = 1, exploration: float | None = None

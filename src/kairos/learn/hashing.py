@@ -37,8 +37,17 @@ class Hasher:
 
     def features(self, example: Example) -> tuple[list[int], list[float]]:
         """(indices, values) of one example; the bias first."""
+        part = self.part(example)
+        return [0, *part.indices], [1.0, *part.values]
+
+    def part(self, example: Example) -> Part:
+        """Part of an example, hashed on its own: its fields' features and the crosses
+        between them (no bias). Parts of disjoint fields join (`joined`, `crossed`) into what
+        `features` makes of them together: a shared part (the user) is hashed once for all
+        the candidates it meets."""
         mask = self.size - 1
-        indices, values = [0], [1.0]
+        indices: list[int] = []
+        values: list[float] = []
         tokens: dict[str, list[str]] = {}
         scales = self._scales
         for name, value in example.items():
@@ -46,17 +55,47 @@ class Hasher:
                 continue
             scale = scales.get(name, 1.0)
             for token, weight in _tokens(name, value):
-                indices.append((_hash(token) & mask) or 1)  # 0 is the bias's
+                indices.append((_hash(token) & mask) or 1)
                 values.append(weight * scale)
                 tokens.setdefault(name, []).append(token)
         for left, right in self.crosses:
-            lefts, rights = tokens.get(left, ()), tokens.get(right, ())
-            for i, a in enumerate(lefts):
-                # a field crossed with itself: each unordered pair once (combination effects)
-                for b in rights[i + 1 :] if left == right else rights:
-                    indices.append((_hash(f"{a}^{b}") & mask) or 1)
-                    values.append(1.0)
+            if left in tokens and right in tokens:
+                self._cross(tokens[left], tokens[right], left == right, indices, values)
+        return Part(indices, values, tokens)
+
+    def crossed(self, shared: Part, own: Part) -> tuple[list[int], list[float]]:
+        """`own`'s features and the crosses between its fields and `shared`'s (neither the
+        bias nor `shared`'s own features)."""
+        indices, values = list(own.indices), list(own.values)
+        for left, right in self.crosses:
+            if left == right:  # a field crossed with itself: within one part
+                continue
+            if left in shared.tokens and right in own.tokens:
+                self._cross(shared.tokens[left], own.tokens[right], False, indices, values)
+            elif left in own.tokens and right in shared.tokens:
+                self._cross(own.tokens[left], shared.tokens[right], False, indices, values)
         return indices, values
+
+    def joined(self, shared: Part, own: Part) -> tuple[list[int], list[float]]:
+        """`features` of the two parts' fields together: the bias, `shared`'s features, then
+        `crossed`."""
+        indices, values = self.crossed(shared, own)
+        return [0, *shared.indices, *indices], [1.0, *shared.values, *values]
+
+    def _cross(
+        self,
+        lefts: list[str],
+        rights: list[str],
+        same: bool,
+        indices: list[int],
+        values: list[float],
+    ) -> None:
+        mask = self.size - 1
+        for i, a in enumerate(lefts):
+            # a field crossed with itself: each unordered pair once (combination effects)
+            for b in rights[i + 1 :] if same else rights:
+                indices.append((_hash(f"{a}^{b}") & mask) or 1)
+                values.append(1.0)
 
     @cached_property
     def _scales(self) -> dict[str, float]:
@@ -79,6 +118,15 @@ class Hasher:
             np.asarray(indices, dtype=np.intp),
             np.asarray(values, dtype=np.float64),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """Some fields of an example, hashed (`Hasher.part`)."""
+
+    indices: list[int]
+    values: list[float]
+    tokens: dict[str, list[str]]  # each field's tokens, for crosses with another part
 
 
 def _tokens(name: str, value: Any) -> Iterable[tuple[str, float]]:

@@ -1,19 +1,20 @@
 """The click and conversion models as the ad server's scorer: pCTR (and pCVR) for every ad in
 the eCPM auction, replacing the smoothed historical CTR once a model is published.
 
-Context free by default: each ad is scored on what the model knows of it (advertiser,
-campaign, flight, ad, creative — so a new ad starts from what its campaign and advertiser
-taught), once per catalog and model, never per request. With `personalize_top = K` the
-request's user features count too, at bounded cost (candidate pruning): every candidate keeps
+Context free: each ad is scored on what the model knows of it (advertiser, campaign, flight,
+ad, creative — so a new ad starts from what its campaign and advertiser taught), once per
+catalog and model, never per request. With `personalize_top = K` the request's user features
+count too, at bounded cost (candidate pruning, `auction.Personalizing`): every candidate keeps
 its context-free score, and only the K best of them by it are scored again with the user's
-features (their interests crossed with the ad's creative and elements).
+features (their interests crossed with the ad's creative and elements): the user's features
+hashed once, each ad's once per model, and per candidate only what crosses the two.
 The conversion model predicts a conversion per impression; the auction wants it per click,
 so pCVR = p(conversion) / pCTR (at most 1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic
+from kairos.learn.hashing import Part
 
 
 @dataclass(eq=False)  # identity: the ad server re-ranks when the scorer object changes
@@ -34,10 +36,12 @@ class ModelScorer:
     personalize_top: int = 0  # 0: context free (ranked once per catalog and model)
     default_cvr: float = 0.05  # per click, when there is no conversion model
     _base: dict[str, Prediction] = field(default_factory=dict, repr=False)
+    _ad_parts: dict[str, tuple[Part, Part]] = field(default_factory=dict, repr=False)
+    _user: tuple[Mapping[str, Any], Part, Part] | None = field(default=None, repr=False)
 
     @property
     def context_free(self) -> bool:
-        return self.personalize_top <= 0
+        return True  # (the user's features count through `personalize`)
 
     def predict(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]:
         missing = [c for c in candidates if c.ad.id not in self._base]
@@ -45,13 +49,40 @@ class ModelScorer:
             self._base.update(
                 zip((c.ad.id for c in missing), self._score(missing, {}), strict=True)
             )
-        found = [self._base[c.ad.id] for c in candidates]
-        if self.context_free or not ctx.features or not candidates:
-            return found
-        top = np.argsort([-p.ctr for p in found], kind="stable")[: self.personalize_top]
-        chosen = [candidates[i] for i in top]
-        for i, prediction in zip(top, self._score(chosen, ctx.features), strict=True):
-            found[int(i)] = prediction
+        return [self._base[c.ad.id] for c in candidates]
+
+    def personalize(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]:
+        """The candidates' predictions with the request's user features (`ctx.features`)."""
+        if not candidates:
+            return []
+        user = self._user_parts(ctx.features)
+        parts = [self._parts(c) for c in candidates]
+        ctr = self.clicks.predict_proba_parts(user[0], [p[0] for p in parts])
+        if self.conversions is None:
+            cvr = np.full(len(candidates), self.default_cvr)
+        else:
+            converted = self.conversions.predict_proba_parts(user[1], [p[1] for p in parts])
+            cvr = np.minimum(1.0, converted / np.maximum(ctr, 1e-9))
+        return [Prediction(float(p), float(q), self.version) for p, q in zip(ctr, cvr, strict=True)]
+
+    def _user_parts(self, user: Mapping[str, Any]) -> tuple[Part, Part]:
+        """The user's hashed part for each model, as `_parts`; the last user's remembered (a
+        request's placements share their features)."""
+        if self._user is None or self._user[0] is not user:
+            x = features.user_part(user)
+            clicks = self.clicks.part(x)
+            self._user = (user, clicks, self.conversions.part(x) if self.conversions else clicks)
+        return self._user[1], self._user[2]
+
+    def _parts(self, c: Candidate) -> tuple[Part, Part]:
+        """The ad's hashed part for the click model and the conversion model (the click
+        model's again when there is none), made once per ad."""
+        found = self._ad_parts.get(c.ad.id)
+        if found is None:
+            x = _ad(c)
+            clicks = self.clicks.part(x)
+            found = (clicks, self.conversions.part(x) if self.conversions else clicks)
+            self._ad_parts[c.ad.id] = found
         return found
 
     def _score(self, candidates: Sequence[Candidate], user: Any) -> list[Prediction]:
