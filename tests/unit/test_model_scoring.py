@@ -130,7 +130,10 @@ def test_pruned_personalisation_rescores_the_best_candidates_for_the_user() -> N
     pruned = ModelScorer(model(), personalize_top=1)  # only the best one is rescored
     ctx = RequestContext(now=NOW, user_key="u", features=gardener)
     ads = {c.ad.id: c for c in known.ads.values()}
-    free = {c.ad.id: p.ctr for c, p in zip(ads.values(), pruned.predict(list(ads.values()), ctx))}
+    free = {
+        c.ad.id: p.ctr
+        for c, p in zip(ads.values(), pruned.predict(list(ads.values()), ctx), strict=True)
+    }
     (sport,) = pruned.personalize([ads["ad-sport"]], ctx)
     assert sport.ctr < free["ad-sport"]  # rescored: gardeners do not click sport
     assert np.isfinite(sport.ctr)
