@@ -234,3 +234,30 @@ def test_a_worker_that_dies_holding_a_stripe_leaves_it_to_the_next(fd: int) -> N
     passed = REGISTRY.get_sample_value("kairos_shared_serves_unlocked_total") or 0.0
     assert flight_chosen(server) == "other"  # its serve counts, and the stripe is free
     assert REGISTRY.get_sample_value("kairos_shared_serves_unlocked_total") == passed
+
+
+def test_every_stripes_mutex_count_and_ring_keep_to_their_own_bytes(fd: int) -> None:
+    """Serves of many users from every worker, rings wrapped: every mutex still locks, every
+    count says how many were written, and each user's newest serves come back whole."""
+    workers = [view(fd, index) for index in range(3)]
+    written: dict[tuple[int, int], int] = {}
+    for n in range(400):
+        worker, user = workers[n % 3], f"user-{n % 40}"
+        worker.add(user, 1000.0 + n, f"ad-{n}")
+        stripe = digest(user) % 16
+        written[(worker.index, stripe)] = written.get((worker.index, stripe), 0) + 1
+    reader = SharedServes(fd, 3, 0, stripes=16, slots=8, lock_wait_s=0.0)
+    assert reader._slot_offset(2, 15, 7) + shared._SERVE.size == shared.size(3, 16, 8)
+    for stripe in range(16):
+        assert reader._locks.lock(stripe, 0.0)  # free, and still a mutex
+        reader._locks.unlock(stripe)
+        for index in range(3):
+            at = reader._count_offset(index, stripe)
+            assert shared._COUNT.unpack_from(reader._map, at)[0] == written.get((index, stripe), 0)
+    # (worker 0's ring too: a new view of its index reads it, as a restarted worker does)
+    newest = {n % 40: n for n in range(400)}
+    user = 39  # written last: its stripe's ring still holds it
+    (*_, last) = reader.take(f"user-{user}", 0.0)
+    assert (last.at, last.ad) == (1000.0 + newest[user], digest(f"ad-{newest[user]}"))
+    for worker in (*workers, reader):
+        worker.close()

@@ -96,8 +96,10 @@ class SharedServes:
         self._map = mmap.mmap(fd, size(workers, stripes, slots))
         self._locks = locks.Mutexes(self._map, 0, stripes)
         self._held: int | None = None  # the stripe whose mutex this worker holds
-        self._counts = stripes * locks.SIZE  # offset of worker 0's counts (w's: w * stripes on)
-        self._rings = workers * stripes * _COUNT.size  # offset of worker 0's rings
+        # the map: the stripes' mutexes, then each worker's count of writes per stripe, then
+        # each worker's rings, one per stripe
+        self._counts = stripes * locks.SIZE
+        self._rings = self._counts + workers * stripes * _COUNT.size
         # per worker, per stripe: how many of its writes this worker has looked at (its own
         # ring from the start too: a restarted worker takes in what it served before)
         self._seen = [[0] * stripes for _ in range(workers)]
