@@ -16,13 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from kairos.adserver import shared
+from kairos.adserver import locks, shared
 from kairos.adserver.caps import RecentDecisions
 from kairos.adserver.engine import DecisionRequest, PlacementRequest
 from kairos.adserver.model import CapScope, CapUnit, FrequencyCap
 from kairos.adserver.server import AdServer
 from kairos.adserver.shared import SharedServes, digest
-from tests.unit.test_adserver_engine import build, context, engine, flight
+from tests.unit.test_adserver_engine import USER, build, context, engine, flight
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -261,3 +261,16 @@ def test_every_stripes_mutex_count_and_ring_keep_to_their_own_bytes(fd: int) -> 
     assert (last.at, last.ad) == (1000.0 + newest[user], digest(f"ad-{newest[user]}"))
     for worker in (*workers, reader):
         worker.close()
+
+
+def test_a_broken_mutex_leaves_the_decision_to_go_on_and_says_so(
+    fd: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = capped_server(fd, lock_wait_s=0.2)
+    assert server.shared is not None
+    stripe = digest(USER) % 16
+    server.shared._map[stripe * locks.SIZE : (stripe + 1) * locks.SIZE] = b"\xff" * locks.SIZE
+    passed = REGISTRY.get_sample_value("kairos_shared_serves_unlocked_total") or 0.0
+    assert flight_chosen(server) == "capped"
+    assert REGISTRY.get_sample_value("kairos_shared_serves_unlocked_total") == passed + 1
+    assert "stripe mutex failed" in caplog.text

@@ -22,6 +22,7 @@ where it was. Across hosts, caps meet through the stream.
 from __future__ import annotations
 
 import hashlib
+import logging
 import mmap
 import os
 import struct
@@ -30,7 +31,9 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 
 from kairos.adserver import locks
+from kairos.logs import kv
 
+log = logging.getLogger(__name__)
 STRIPES = 4096
 SLOTS = 64  # serves kept per stripe of a worker: at 2,000 capped serves/s, about 2 minutes
 _COUNT = struct.Struct("<Q")  # a stripe's writes so far
@@ -46,7 +49,8 @@ MISSED = Counter(
 )
 UNLOCKED = Counter(
     "kairos_shared_serves_unlocked_total",
-    "Decisions made without their stripe's mutex (another worker held it too long)",
+    "Decisions made without their stripe's mutex (another worker held it too long, or the "
+    "mutex failed)",
 )
 
 
@@ -115,7 +119,12 @@ class SharedServes:
         """Hold the user's stripe until `unlock`: the other workers' decisions for its users
         wait meanwhile (at most `lock_wait_s`: then this one goes on without it)."""
         stripe = self._user(user_key) % self.stripes
-        if self._locks.lock(stripe, self.lock_wait_s):
+        try:
+            held = self._locks.lock(stripe, self.lock_wait_s)
+        except OSError as exc:  # never seen: the decision still goes on, and it is told
+            log.error("stripe mutex failed", extra=kv(stripe=stripe, error=exc))
+            held = False
+        if held:
             self._held = stripe
         else:
             UNLOCKED.inc()
