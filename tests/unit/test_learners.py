@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from kairos.learn.bayes import BayesianLogistic, BayesParams
 from kairos.learn.ftrl import Ftrl, FtrlParams
-from kairos.learn.hashing import Hasher
+from kairos.learn.hashing import Hasher, Joined
 from kairos.learn.metrics import auc, calibration, log_loss
 
 Learner = Any
@@ -256,6 +256,14 @@ def test_parts_hashed_apart_join_into_the_features_of_the_whole(data: st.DataObj
     assert sorted(zip(indices, values, strict=True)) == sorted(
         zip(whole_indices, whole_values, strict=True)
     )
+    fresh = Hasher(bits=12, crosses=_CROSSES, scales=(("interest.eco", 0.5),))
+    assert hasher.features(user | ad) == fresh.features(user | ad)  # remembered fields alike
+    rows, idx, val = hasher.batch(Joined(user, [ad, {}]))
+    plain = hasher.batch([user | ad, user])
+    for row in (0, 1):
+        assert sorted(zip(idx[rows == row], val[rows == row], strict=True)) == sorted(
+            zip(plain[1][plain[0] == row], plain[2][plain[0] == row], strict=True)
+        )
     model = BayesianLogistic(BayesParams(bits=12, crosses=_CROSSES), seed=3)
     model.learn_many([user | ad], np.asarray([1.0]))
     (apart,) = model.predict_proba_parts(model.part(user), [model.part(ad)])

@@ -162,7 +162,7 @@ def _targeting(f: int, rng: random.Random) -> Targeting:
             )
 
 
-def _seed(env: BenchEnv, plan: DecisionsPlan) -> int:
+def seed(env: BenchEnv, plan: DecisionsPlan) -> int:
     engine = make_engine(f"sqlite:///{env.workdir / 'bench.db'}")
     try:
         upgrade(engine)
@@ -177,13 +177,13 @@ def _seed(env: BenchEnv, plan: DecisionsPlan) -> int:
     return sum(isinstance(i, Ad) for i in items)
 
 
-def _bodies(plan: DecisionsPlan, count: int = 500) -> list[bytes]:
+def bodies(plan: DecisionsPlan, count: int = 500) -> list[bytes]:
     rng = random.Random(11)
-    bodies = []
+    made = []
     for _ in range(count):
         user = rng.randrange(plan.users)
         slots = rng.sample(range(8), 3)
-        bodies.append(
+        made.append(
             orjson.dumps(
                 {
                     "placements": [
@@ -202,7 +202,7 @@ def _bodies(plan: DecisionsPlan, count: int = 500) -> list[bytes]:
                 }
             )
         )
-    return bodies
+    return made
 
 
 def _fill_rate(base: str, bodies: list[bytes], samples: int = 200) -> tuple[float, float]:
@@ -311,16 +311,16 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         topics = Topics(env.topic_prefix, settings.topic_partitions, settings.topic_replication)
         ensure_topics(env.bootstrap, topics.specs())
         progress(f"seeding {plan.ads} ads over {plan.flights} flights")
-        ads = _seed(env, plan)
-        bodies = _bodies(plan)
+        ads = seed(env, plan)
+        requests = bodies(plan)
         with api_process(env, workers=plan.workers) as (base, pid):
             url = urlsplit(base)
             host, port = url.hostname or "127.0.0.1", url.port or 80
-            deciding = [loadgen.request("POST", "/v1/decisions", url.netloc, b) for b in bodies]
+            deciding = [loadgen.request("POST", "/v1/decisions", url.netloc, b) for b in requests]
             bare = [loadgen.request("GET", "/healthz", url.netloc)]
             progress(f"warming up the server and the broker, {plan.warmup_s:.0f}s")
             loadgen.closed_loop(host, port, deciding, plan.connections, plan.warmup_s)
-            fill_rate, dynamic_rate = _fill_rate(base, bodies)
+            fill_rate, dynamic_rate = _fill_rate(base, requests)
             progress(
                 f"decisions and the bare endpoint (GET /healthz), closed loops, "
                 f"{plan.rounds} rounds of {plan.duration_s / plan.rounds:.1f}s each"

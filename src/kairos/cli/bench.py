@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 
 from kairos.bench import decisions as decisions_bench
-from kairos.bench import featurestore, freshness, ingest, recommend, upworthy
+from kairos.bench import featurestore, freshness, ingest, personalize, recommend, upworthy
 from kairos.bench import stream as stream_bench
 from kairos.bench.harness import write_report
 from kairos.cli.common import clean_errors, console, settings_of
@@ -126,6 +126,26 @@ def decisions_command(
         workers=workers,
     )
     _report("decisions", json_path, lambda: decisions_bench.run(settings_of(ctx), plan, _progress))
+
+
+@app.command("personalize")
+def personalize_command(
+    json_path: Path | None = JSON_PATH,
+    quick: bool = QUICK,
+    top: list[int] = typer.Option(
+        [10, 50, 200], "--top", min=1, help="Candidates rescored per placement (repeatable)"
+    ),
+    decisions: int = typer.Option(3000, min=1, help="Decisions per K"),
+) -> None:
+    """The decision engine's CPU with personalised pCTR (K candidates rescored with the
+    user's features) vs. the model's context-free scores, in process."""
+    plan = personalize.PersonalizePlan(
+        tops=tuple(top),
+        decisions=min(decisions, 500) if quick else decisions,
+        warmup=100 if quick else 500,
+        examples=4_000 if quick else 20_000,
+    )
+    _report("personalize", json_path, lambda: personalize.run(plan, _progress))
 
 
 @app.command("upworthy")

@@ -129,8 +129,11 @@ class BayesianLogistic:
         """Thompson sampling: the candidate with the best sampled value (probability x value),
         and the probability that policy had of choosing it (estimated from `draws` more)."""
         worth = np.asarray(values if values is not None else np.ones(len(xs)), dtype=float)
-        chosen = int(np.argmax(self.sample_many(xs, 1, exploration)[0] * worth))
-        wins = np.argmax(self.sample_many(xs, draws, exploration) * worth, axis=1)
+        # the choice's draw and the propensity's, from one posterior (the candidates hashed
+        # and factored once): the same numbers, in the same order, as two calls would draw
+        sampled = self.sample_many(xs, 1 + draws, exploration) * worth
+        chosen = int(np.argmax(sampled[0]))
+        wins = np.argmax(sampled[1:], axis=1)
         propensity = max(float(np.mean(wins == chosen)), 1.0 / (draws + 1))
         return chosen, propensity
 

@@ -72,6 +72,13 @@ def ad_part(
         "ad": ad_id,
         "creative": creative_id,
         "placement": placement_id,
+        **elements_part(elements),
+    }
+
+
+def elements_part(elements: Mapping[str, str]) -> dict[str, Any]:
+    """A dynamic creative's combination as the model sees it (part of `ad_part`)."""
+    return {
         "elements": [f"{slot}={variant}" for slot, variant in sorted(elements.items())],
         # the combination as a whole, what additive element weights cannot say (of two
         # elements or more: one element is its own combination, and counted twice it would

@@ -15,11 +15,12 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 Example = Mapping[str, Any]
+_MEMORY = 65_536  # fields' features and crosses remembered per hasher (then forgotten at once)
 
 
 @dataclass(frozen=True)
@@ -45,19 +46,34 @@ class Hasher:
         between them (no bias). Parts of disjoint fields join (`joined`, `crossed`) into what
         `features` makes of them together: a shared part (the user) is hashed once for all
         the candidates it meets."""
-        mask = self.size - 1
         indices: list[int] = []
         values: list[float] = []
         tokens: dict[str, list[str]] = {}
-        scales = self._scales
+        fields = self._fields
         for name, value in example.items():
             if name in self.ignore or value is None:
                 continue
-            scale = scales.get(name, 1.0)
-            for token, weight in _tokens(name, value):
-                indices.append((_hash(token) & mask) or 1)
-                values.append(weight * scale)
-                tokens.setdefault(name, []).append(token)
+            # examples repeat most of their fields (the user's, the ad's): each field's
+            # features are remembered by its value
+            key: tuple[str, type, Any] | None = (
+                name,
+                type(value),
+                tuple(value) if isinstance(value, list) else value,
+            )
+            try:
+                found = fields.get(key) if key is not None else None
+            except TypeError:  # a value that cannot be a key (a set): hashed each time
+                found, key = None, None
+            if found is None:
+                found = self._field(name, value)
+                if key is not None:
+                    if len(fields) >= _MEMORY:
+                        fields.clear()
+                    fields[key] = found
+            indices += found[0]
+            values += found[1]
+            if found[2]:
+                tokens[name] = found[2]
         for left, right in self.crosses:
             if left in tokens and right in tokens:
                 self._cross(tokens[left], tokens[right], left == right, indices, values)
@@ -82,6 +98,13 @@ class Hasher:
         indices, values = self.crossed(shared, own)
         return [0, *shared.indices, *indices], [1.0, *shared.values, *values]
 
+    def _field(self, name: str, value: Any) -> tuple[list[int], list[float], list[str]]:
+        """One field's indices, values and tokens."""
+        mask, scale = self.size - 1, self._scales.get(name, 1.0)
+        made = list(_tokens(name, value))
+        indices = [(_hash(token) & mask) or 1 for token, _ in made]  # 0 is the bias's
+        return indices, [weight * scale for _, weight in made], [token for token, _ in made]
+
     def _cross(
         self,
         lefts: list[str],
@@ -90,12 +113,25 @@ class Hasher:
         indices: list[int],
         values: list[float],
     ) -> None:
-        mask = self.size - 1
+        mask, crossed = self.size - 1, self._crossed
         for i, a in enumerate(lefts):
             # a field crossed with itself: each unordered pair once (combination effects)
             for b in rights[i + 1 :] if same else rights:
-                indices.append((_hash(f"{a}^{b}") & mask) or 1)
+                index = crossed.get((a, b))
+                if index is None:
+                    if len(crossed) >= _MEMORY:
+                        crossed.clear()
+                    index = crossed[(a, b)] = (_hash(f"{a}^{b}") & mask) or 1
+                indices.append(index)
                 values.append(1.0)
+
+    @cached_property
+    def _fields(self) -> dict[tuple[str, type, Any], tuple[list[int], list[float], list[str]]]:
+        return {}
+
+    @cached_property
+    def _crossed(self) -> dict[tuple[str, str], int]:
+        return {}
 
     @cached_property
     def _scales(self) -> dict[str, float]:
@@ -104,12 +140,17 @@ class Hasher:
     def batch(
         self, examples: Sequence[Example]
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """CSR-style arrays of a batch: row of each entry, its index, its value."""
+        """CSR-style arrays of a batch: row of each entry, its index, its value. `Joined`
+        examples have their shared fields hashed once."""
         rows: list[int] = []
         indices: list[int] = []
         values: list[float] = []
-        for row, example in enumerate(examples):
-            idx, val = self.features(example)
+        shared = self.part(examples.shared) if isinstance(examples, Joined) else None
+        for row, example in enumerate(examples.own if isinstance(examples, Joined) else examples):
+            if shared is None:
+                idx, val = self.features(example)
+            else:
+                idx, val = self.joined(shared, self.part(example))
             rows.extend([row] * len(idx))
             indices.extend(idx)
             values.extend(val)
@@ -118,6 +159,29 @@ class Hasher:
             np.asarray(indices, dtype=np.intp),
             np.asarray(values, dtype=np.float64),
         )
+
+
+@dataclass(frozen=True)
+class Joined(Sequence[Example]):
+    """Examples that share most of their fields: `shared | own` for each of `own` (their
+    fields disjoint), e.g. one user and one ad with each of its combinations."""
+
+    shared: Example
+    own: Sequence[Example]
+
+    def __len__(self) -> int:
+        return len(self.own)
+
+    @overload
+    def __getitem__(self, index: int) -> Example: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Example]: ...
+
+    def __getitem__(self, index: int | slice) -> Example | Sequence[Example]:
+        if isinstance(index, slice):
+            return Joined(self.shared, self.own[index])
+        return {**self.shared, **self.own[index]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,8 @@ from kairos.adserver.model import Flight, GoalType
 from kairos.creative.assembly import Assembly, Combination
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic
-from kairos.learn.hashing import Example
+from kairos.learn.hashing import Example, Joined
+from kairos.memo import Memo
 
 Array = np.ndarray[Any, Any]
 HORIZON_SCALE = 2.0  # at the start of a campaign: twice the default spread
@@ -125,22 +126,29 @@ class ThompsonPolicy:
 
 def examples_of(
     candidate: Candidate, options: Sequence[Combination], ctx: RequestContext
-) -> list[dict[str, Any]]:
-    """The model's view of each combination of a dynamic ad for this request."""
-    user = features.user_part(ctx.features)
-    return [
-        user
-        | features.ad_part(
-            advertiser_id=candidate.advertiser.id,
-            campaign_id=candidate.campaign.id,
-            flight_id=candidate.flight.id,
-            ad_id=candidate.ad.id,
-            creative_id=candidate.creative.id,
-            placement_id=ctx.placement_id,
-            elements=option.elements,
-        )
-        for option in options
-    ]
+) -> Joined:
+    """The model's view of each combination of a dynamic ad for this request: the user and
+    the ad shared (hashed once), each combination's elements its own."""
+    ad = features.ad_part(
+        advertiser_id=candidate.advertiser.id,
+        campaign_id=candidate.campaign.id,
+        flight_id=candidate.flight.id,
+        ad_id=candidate.ad.id,
+        creative_id=candidate.creative.id,
+        placement_id=ctx.placement_id,
+        elements={},
+    )
+    shared = features.user_part(ctx.features) | {
+        k: v for k, v in ad.items() if k not in _ELEMENT_FIELDS
+    }
+    return Joined(shared, [_ELEMENTS[option.identity] for option in options])
+
+
+_ELEMENT_FIELDS = frozenset(features.elements_part({}))
+# each combination's part, as the model sees it (an assembly's combinations recur)
+_ELEMENTS: Memo[tuple[tuple[str, str], ...], dict[str, Any]] = Memo(
+    lambda identity: features.elements_part(dict(identity)), 65_536
+)
 
 
 @dataclass
