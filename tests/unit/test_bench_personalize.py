@@ -14,6 +14,7 @@ def test_a_small_run_measures_each_k_against_the_baseline() -> None:
     results = personalize.run(plan, said.append)
     assert results["ads"] == 1000
     assert float(str(results["baseline_us_per_decision"])) > 0
+    assert 0.0 < float(str(results["baseline_dynamic_share"])) < 1.0  # the inventory's mix
     by_top = results["by_top"]
     assert isinstance(by_top, dict)
     assert set(by_top) == {"5", "50"}
@@ -21,6 +22,7 @@ def test_a_small_run_measures_each_k_against_the_baseline() -> None:
         assert figures["us_per_decision"] > 0
         assert figures["ratio"] > 0
         assert 0.0 <= figures["placements_with_another_ad"] <= 1.0
+        assert 0.0 <= figures["dynamic_share"] <= 1.0
     # personal scores change what some visitors see, the more so the more are rescored
     assert (
         0.0

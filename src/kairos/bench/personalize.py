@@ -8,8 +8,10 @@ interests in a few of the inventory's keywords. The click model is trained first
 impressions where a visitor clicks the ads of a topic of theirs more (each flight has a topic),
 so personal scores differ from context-free ones. Then the same requests are decided in process
 by the ad server's engine once per K (caps' memory emptied and the random generator seeded
-alike each time): CPU per decision, its ratio to the baseline's, and the share of placements
-whose ad differs from the baseline's.
+alike each time): CPU per decision, its ratio to the baseline's, the share of placements
+whose ad differs from the baseline's, and the share of dynamic creatives among the ads shown
+(each one assembled and chosen among its combinations by Thompson sampling, so that a K whose
+personal scores favour dynamic ads pays for their assembly too).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy import Engine
 from kairos.adserver.caps import RecentDecisions
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
-from kairos.adserver.engine import DecisionRequest, PlacementRequest
+from kairos.adserver.engine import DecisionRequest, PlacementRequest, PlacementResult
 from kairos.adserver.server import AdServer
 from kairos.api.decisions import decode
 from kairos.bench import decisions as inventory
@@ -87,15 +89,25 @@ def run(plan: PersonalizePlan, progress: Progress) -> dict[str, object]:
             "us_per_decision": round(1e6 * seconds / plan.decisions, 1),
             "ratio": round(seconds / baseline_s, 3),
             "placements_with_another_ad": round(changed, 3),
+            "dynamic_share": _dynamic(ads),
         }
     return {
         "baseline_us_per_decision": round(1e6 * baseline_s / plan.decisions, 1),
+        "baseline_dynamic_share": _dynamic(baseline_ads),
         "by_top": by_top,
         "decisions": plan.decisions,
         "placements_per_request": 3,
         "ads": len(server.engine.catalog.ads),
         "examples": plan.examples,
     }
+
+
+def _dynamic(ads: list[str]) -> float:
+    """The share of filled placements that showed a dynamic creative (each one assembled and
+    chosen among its combinations by Thompson sampling: the larger part of a decision's cost
+    once a model is in use)."""
+    filled = [ad for ad in ads if ad]
+    return round(sum(ad.endswith("*") for ad in filled) / len(filled), 3) if filled else 0.0
 
 
 def _server(engine: Engine) -> AdServer:
@@ -199,5 +211,13 @@ def _decide(
     for n in range(plan.decisions):
         r = requests[n % len(requests)]
         results = engine.decide(r.decision, r.features)
-        ads += [res.choices[0].candidate.ad.id if res.choices else "" for res in results]
+        ads += [_shown(res) for res in results]
     return time.process_time() - started, ads
+
+
+def _shown(result: PlacementResult) -> str:
+    """The placement's ad, marked when it is a dynamic creative (assembled per request)."""
+    if not result.choices:
+        return ""
+    choice = result.choices[0]
+    return f"{choice.candidate.ad.id}{'*' if choice.combination is not None else ''}"
