@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/kairos bench stream --json bench-results/stream.json
 	$(BIN)/kairos bench featurestore --json bench-results/featurestore.json
 	$(BIN)/kairos bench decisions --json bench-results/decisions.json
+	$(BIN)/kairos bench personalize --json bench-results/personalize.json
 
 clean:
 	rm -rf $(VENV) .kairos .pytest_cache .mypy_cache .ruff_cache
