@@ -98,6 +98,44 @@ class Hasher:
         indices, values = self.crossed(shared, own)
         return [0, *shared.indices, *indices], [1.0, *shared.values, *values]
 
+    def _joined_rows(self, examples: Joined) -> list[tuple[list[int], list[float]]]:
+        """`joined` of the shared part with each own part, each cross of an own token with
+        the shared part's tokens hashed once for all the rows that have it."""
+        shared = self.part(examples.shared)
+        head, head_values = [0, *shared.indices], [1.0, *shared.values]
+        spans = []  # (the shared field, the own field, whether the shared one is the left)
+        for left, right in self.crosses:
+            if left != right and left in shared.tokens:
+                spans.append((left, right, True))
+            elif left != right and right in shared.tokens:
+                spans.append((right, left, False))
+        crossed: dict[tuple[int, str], list[int]] = {}
+        rows = []
+        for example in examples.own:
+            own = self.part(example)
+            indices, values = head + own.indices, head_values + own.values
+            for n, (shared_field, own_field, shared_left) in enumerate(spans):
+                for b in own.tokens.get(own_field, ()):
+                    found = crossed.get((n, b))
+                    if found is None:
+                        found = crossed[(n, b)] = [
+                            self._cross_index(a, b) if shared_left else self._cross_index(b, a)
+                            for a in shared.tokens[shared_field]
+                        ]
+                    indices += found
+            values += [1.0] * (len(indices) - len(values))
+            rows.append((indices, values))
+        return rows
+
+    def _cross_index(self, a: str, b: str) -> int:
+        crossed = self._crossed
+        index = crossed.get((a, b))
+        if index is None:
+            if len(crossed) >= _MEMORY:
+                crossed.clear()
+            index = crossed[(a, b)] = (_hash(f"{a}^{b}") & (self.size - 1)) or 1
+        return index
+
     def _field(self, name: str, value: Any) -> tuple[list[int], list[float], list[str]]:
         """One field's indices, values and tokens."""
         mask, scale = self.size - 1, self._scales.get(name, 1.0)
@@ -113,16 +151,10 @@ class Hasher:
         indices: list[int],
         values: list[float],
     ) -> None:
-        mask, crossed = self.size - 1, self._crossed
         for i, a in enumerate(lefts):
             # a field crossed with itself: each unordered pair once (combination effects)
             for b in rights[i + 1 :] if same else rights:
-                index = crossed.get((a, b))
-                if index is None:
-                    if len(crossed) >= _MEMORY:
-                        crossed.clear()
-                    index = crossed[(a, b)] = (_hash(f"{a}^{b}") & mask) or 1
-                indices.append(index)
+                indices.append(self._cross_index(a, b))
                 values.append(1.0)
 
     @cached_property
@@ -145,12 +177,11 @@ class Hasher:
         rows: list[int] = []
         indices: list[int] = []
         values: list[float] = []
-        shared = self.part(examples.shared) if isinstance(examples, Joined) else None
-        for row, example in enumerate(examples.own if isinstance(examples, Joined) else examples):
-            if shared is None:
-                idx, val = self.features(example)
-            else:
-                idx, val = self.joined(shared, self.part(example))
+        if isinstance(examples, Joined):
+            made = self._joined_rows(examples)
+        else:
+            made = [self.features(example) for example in examples]
+        for row, (idx, val) in enumerate(made):
             rows.extend([row] * len(idx))
             indices.extend(idx)
             values.extend(val)
