@@ -98,11 +98,11 @@ class Hasher:
         indices, values = self.crossed(shared, own)
         return [0, *shared.indices, *indices], [1.0, *shared.values, *values]
 
-    def _joined_rows(self, examples: Joined) -> list[tuple[list[int], list[float]]]:
-        """`joined` of the shared part with each own part, each cross of an own token with
-        the shared part's tokens hashed once for all the rows that have it."""
+    def split(self, examples: Joined) -> tuple[Part, list[tuple[list[int], list[float]]]]:
+        """The shared part, and each example's `crossed` (what `joined` adds to the bias and
+        the shared part): each cross of an own token with the shared part's tokens hashed
+        once for all the examples that have it."""
         shared = self.part(examples.shared)
-        head, head_values = [0, *shared.indices], [1.0, *shared.values]
         spans = []  # (the shared field, the own field, whether the shared one is the left)
         for left, right in self.crosses:
             if left != right and left in shared.tokens:
@@ -113,7 +113,7 @@ class Hasher:
         rows = []
         for example in examples.own:
             own = self.part(example)
-            indices, values = head + own.indices, head_values + own.values
+            indices, values = list(own.indices), list(own.values)
             for n, (shared_field, own_field, shared_left) in enumerate(spans):
                 for b in own.tokens.get(own_field, ()):
                     found = crossed.get((n, b))
@@ -125,7 +125,7 @@ class Hasher:
                     indices += found
             values += [1.0] * (len(indices) - len(values))
             rows.append((indices, values))
-        return rows
+        return shared, rows
 
     def _cross_index(self, a: str, b: str) -> int:
         crossed = self._crossed
@@ -178,7 +178,9 @@ class Hasher:
         indices: list[int] = []
         values: list[float] = []
         if isinstance(examples, Joined):
-            made = self._joined_rows(examples)
+            shared, own = self.split(examples)
+            head, head_values = [0, *shared.indices], [1.0, *shared.values]
+            made = [(head + idx, head_values + val) for idx, val in own]
         else:
             made = [self.features(example) for example in examples]
         for row, (idx, val) in enumerate(made):
