@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,7 +43,7 @@ from kairos.adserver.model import (
 )
 from kairos.bench import dco, loadgen
 from kairos.bench.cpu import tree_cpu_s
-from kairos.bench.harness import BenchEnv, Progress, api_process, bench_env, percentiles_ms
+from kairos.bench.harness import Progress, api_process, bench_env, percentiles_ms
 from kairos.bench.workload import USER_AGENTS
 from kairos.db import catalog as catalog_db
 from kairos.db import feeds
@@ -162,8 +163,9 @@ def _targeting(f: int, rng: random.Random) -> Targeting:
             )
 
 
-def seed(env: BenchEnv, plan: DecisionsPlan) -> int:
-    engine = make_engine(f"sqlite:///{env.workdir / 'bench.db'}")
+def seed(database: Path, plan: DecisionsPlan) -> int:
+    """The inventory written to a new SQLite database; how many ads it has."""
+    engine = make_engine(f"sqlite:///{database}")
     try:
         upgrade(engine)
         items = inventory(plan)
@@ -311,7 +313,7 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         topics = Topics(env.topic_prefix, settings.topic_partitions, settings.topic_replication)
         ensure_topics(env.bootstrap, topics.specs())
         progress(f"seeding {plan.ads} ads over {plan.flights} flights")
-        ads = seed(env, plan)
+        ads = seed(env.workdir / "bench.db", plan)
         requests = bodies(plan)
         with api_process(env, workers=plan.workers) as (base, pid):
             url = urlsplit(base)

@@ -34,7 +34,7 @@ from kairos.adserver.engine import DecisionRequest, PlacementRequest, PlacementR
 from kairos.adserver.server import AdServer
 from kairos.api.decisions import decode
 from kairos.bench import decisions as inventory
-from kairos.bench.harness import BenchEnv, Progress
+from kairos.bench.harness import Progress
 from kairos.db.engine import make_engine
 from kairos.learn import features
 from kairos.learn.app import click_params
@@ -66,7 +66,7 @@ def run(plan: PersonalizePlan, progress: Progress) -> dict[str, object]:
     try:
         progress("seeding 1,000 ads over 100 flights")
         decisions_plan = inventory.DecisionsPlan(users=plan.users)
-        inventory.seed(BenchEnv("", workdir, ""), decisions_plan)
+        inventory.seed(workdir / "bench.db", decisions_plan)
         server = _server(engine)
         progress(f"training the click model on {plan.examples:,} synthetic impressions")
         model = _trained(list(server.engine.catalog.ads.values()), plan)
