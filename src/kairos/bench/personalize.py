@@ -39,6 +39,7 @@ from kairos.db.engine import make_engine
 from kairos.learn import features
 from kairos.learn.app import click_params
 from kairos.learn.bayes import BayesianLogistic
+from kairos.learn.scoring import ad_example
 from kairos.stream.decay import Decayed
 from kairos.stream.enrich import device_of
 from kairos.stream.features import FeatureConfig, UserFeatures, snapshot
@@ -138,22 +139,10 @@ def _trained(candidates: list[Candidate], plan: PersonalizePlan) -> BayesianLogi
             user = rng.randrange(plan.users)
             c = rng.choice(candidates)
             view = snapshot(_features(user, now), now, FeatureConfig())
-            xs.append(features.user_part(view) | _ad(c))
+            xs.append(features.user_part(view) | ad_example(c))
             ys.append(float(rng.random() < (0.1 if _topic(c) in _interests(user) else 0.01)))
         model.learn_many(xs, np.asarray(ys))
     return model
-
-
-def _ad(c: Candidate) -> dict[str, object]:
-    return features.ad_part(
-        advertiser_id=c.advertiser.id,
-        campaign_id=c.campaign.id,
-        flight_id=c.flight.id,
-        ad_id=c.ad.id,
-        creative_id=c.creative.id,
-        placement_id=None,
-        elements={},
-    )
 
 
 def _features(user: int, now: datetime) -> UserFeatures:

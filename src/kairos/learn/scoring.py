@@ -79,14 +79,14 @@ class ModelScorer:
         model's again when there is none), made once per ad."""
         found = self._ad_parts.get(c.ad.id)
         if found is None:
-            x = _ad(c)
+            x = ad_example(c)
             clicks = self.clicks.part(x)
             found = (clicks, self.conversions.part(x) if self.conversions else clicks)
             self._ad_parts[c.ad.id] = found
         return found
 
     def _score(self, candidates: Sequence[Candidate], user: Any) -> list[Prediction]:
-        xs = [features.user_part(user) | _ad(c) for c in candidates]
+        xs = [features.user_part(user) | ad_example(c) for c in candidates]
         ctr = self.clicks.predict_proba_many(xs)
         if self.conversions is None:
             cvr = np.full(len(xs), self.default_cvr)
@@ -95,7 +95,8 @@ class ModelScorer:
         return [Prediction(float(p), float(q), self.version) for p, q in zip(ctr, cvr, strict=True)]
 
 
-def _ad(c: Candidate) -> dict[str, Any]:
+def ad_example(c: Candidate) -> dict[str, Any]:
+    """What the models know of a candidate, context free (`features.ad_part`)."""
     return features.ad_part(
         advertiser_id=c.advertiser.id,
         campaign_id=c.campaign.id,
