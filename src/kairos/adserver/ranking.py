@@ -32,6 +32,7 @@ MAX_CLEARED = 10_000  # remembered (winner, runner-up, floor) auctions per place
 _SPARE = 16  # survivors' ad ids kept beyond the logged ones
 _SKIPPED = 64  # remembered ways a page skips some of a pool's first survivors
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 def _positions(mask: Mask) -> array[int]:
@@ -258,34 +259,29 @@ def _taken(values: Sequence[T], positions: list[int]) -> tuple[T, ...]:
     return cast(tuple[T, ...], itemgetter(*positions)(values))
 
 
-class _MovedPositions(Mapping[str, int]):
-    """A `by_ad` of a reordered ranking: the base's positions, moved (looked up as asked:
-    a request asks for a few)."""
+class _Moved(Mapping[str, V]):
+    """A position map of a reordered ranking: the base's, its positions moved as they are
+    looked up (a request looks up a few)."""
 
-    def __init__(self, base: Mapping[str, int], moved: Positions) -> None:
+    def __init__(self, base: Mapping[str, Any], moved: Positions) -> None:
         self._base, self._moved = base, moved
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+
+class _MovedPositions(_Moved[int]):
+    """`by_ad` of a reordered ranking."""
 
     def __getitem__(self, key: str) -> int:
         return int(self._moved[self._base[key]])
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._base)
 
-    def __len__(self) -> int:
-        return len(self._base)
-
-
-class _MovedGroups(Mapping[str, Sequence[int]]):
-    """A `by_creative` of a reordered ranking, as `_MovedPositions`."""
-
-    def __init__(self, base: Mapping[str, Sequence[int]], moved: Positions) -> None:
-        self._base, self._moved = base, moved
+class _MovedGroups(_Moved[Sequence[int]]):
+    """`by_creative` of a reordered ranking."""
 
     def __getitem__(self, key: str) -> list[int]:
         return sorted(int(self._moved[pos]) for pos in self._base[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._base)
-
-    def __len__(self) -> int:
-        return len(self._base)

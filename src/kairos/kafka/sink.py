@@ -226,10 +226,9 @@ class KafkaLog(_Producer):
     takes the interpreter's lock once per report, and the serving thread hands it over each
     time), at most once every `POLL_EVERY_S` (a poll amid requests cost a decision of three
     messages more than their produce calls), its own thread polling only when the sender has
-    been idle for a while. A message that
-    meets a full local queue is told to `failed` at once, like one that fails later: nothing
-    piles up in memory while the brokers are away. It has no `send`: it could not tell a
-    delivery from a missing report.
+    been idle for a while. A message that meets a full local queue is told to `failed` at
+    once, like one that fails later: nothing piles up in memory while the brokers are away.
+    It has no `send`: it could not tell a delivery from a missing report.
     """
 
     IDLE_S = 0.5  # the poll thread serves reports once the sender has been idle this long

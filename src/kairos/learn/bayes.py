@@ -86,8 +86,7 @@ class BayesianLogistic:
         rows: list[int] = []
         indices: list[int] = []
         values: list[float] = []
-        for row, part in enumerate(parts):
-            idx, val = self._hasher.crossed(shared, part)
+        for row, (idx, val) in enumerate(self._hasher.rows(shared, parts)):
             rows.extend([row] * len(idx))
             indices.extend(idx)
             values.extend(val)

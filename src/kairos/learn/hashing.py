@@ -43,7 +43,7 @@ class Hasher:
 
     def part(self, example: Example) -> Part:
         """Part of an example, hashed on its own: its fields' features and the crosses
-        between them (no bias). Parts of disjoint fields join (`joined`, `crossed`) into what
+        between them (no bias). Parts of disjoint fields join (`joined`, `rows`) into what
         `features` makes of them together: a shared part (the user) is hashed once for all
         the candidates it meets."""
         indices: list[int] = []
@@ -55,21 +55,16 @@ class Hasher:
                 continue
             # examples repeat most of their fields (the user's, the ad's): each field's
             # features are remembered by its value
-            key: tuple[str, type, Any] | None = (
-                name,
-                type(value),
-                tuple(value) if isinstance(value, list) else value,
-            )
+            key = (name, type(value), tuple(value) if isinstance(value, list) else value)
             try:
-                found = fields.get(key) if key is not None else None
+                found = fields.get(key)
             except TypeError:  # a value that cannot be a key (a set): hashed each time
-                found, key = None, None
+                found = self._field(name, value)
             if found is None:
                 found = self._field(name, value)
-                if key is not None:
-                    if len(fields) >= _MEMORY:
-                        fields.clear()
-                    fields[key] = found
+                if len(fields) >= _MEMORY:
+                    fields.clear()
+                fields[key] = found
             indices += found[0]
             values += found[1]
             if found[2]:
@@ -79,30 +74,11 @@ class Hasher:
                 self._cross(tokens[left], tokens[right], left == right, indices, values)
         return Part(indices, values, tokens)
 
-    def crossed(self, shared: Part, own: Part) -> tuple[list[int], list[float]]:
-        """`own`'s features and the crosses between its fields and `shared`'s (neither the
-        bias nor `shared`'s own features)."""
-        indices, values = list(own.indices), list(own.values)
-        for left, right in self.crosses:
-            if left == right:  # a field crossed with itself: within one part
-                continue
-            if left in shared.tokens and right in own.tokens:
-                self._cross(shared.tokens[left], own.tokens[right], False, indices, values)
-            elif left in own.tokens and right in shared.tokens:
-                self._cross(own.tokens[left], shared.tokens[right], False, indices, values)
-        return indices, values
-
-    def joined(self, shared: Part, own: Part) -> tuple[list[int], list[float]]:
-        """`features` of the two parts' fields together: the bias, `shared`'s features, then
-        `crossed`."""
-        indices, values = self.crossed(shared, own)
-        return [0, *shared.indices, *indices], [1.0, *shared.values, *values]
-
-    def split(self, examples: Joined) -> tuple[Part, list[tuple[list[int], list[float]]]]:
-        """The shared part, and each example's `crossed` (what `joined` adds to the bias and
-        the shared part): each cross of an own token with the shared part's tokens hashed
-        once for all the examples that have it."""
-        shared = self.part(examples.shared)
+    def rows(self, shared: Part, owns: Sequence[Part]) -> list[tuple[list[int], list[float]]]:
+        """Each of `owns` (its fields disjoint from `shared`'s) with the crosses between its
+        fields and `shared`'s: what `features` adds to the bias and `shared`'s features for
+        the two together. Each cross of an own token with the shared part's tokens is hashed
+        once for all the parts that have it."""
         spans = []  # (the shared field, the own field, whether the shared one is the left)
         for left, right in self.crosses:
             if left != right and left in shared.tokens:
@@ -111,8 +87,7 @@ class Hasher:
                 spans.append((right, left, False))
         crossed: dict[tuple[int, str], list[int]] = {}
         rows = []
-        for example in examples.own:
-            own = self.part(example)
+        for own in owns:
             indices, values = list(own.indices), list(own.values)
             for n, (shared_field, own_field, shared_left) in enumerate(spans):
                 for b in own.tokens.get(own_field, ()):
@@ -125,7 +100,13 @@ class Hasher:
                     indices += found
             values += [1.0] * (len(indices) - len(values))
             rows.append((indices, values))
-        return shared, rows
+        return rows
+
+    def joined(self, shared: Part, own: Part) -> tuple[list[int], list[float]]:
+        """`features` of the two parts' fields together: the bias, `shared`'s features, then
+        `rows`."""
+        ((indices, values),) = self.rows(shared, [own])
+        return [0, *shared.indices, *indices], [1.0, *shared.values, *values]
 
     def _cross_index(self, a: str, b: str) -> int:
         crossed = self._crossed
@@ -178,7 +159,8 @@ class Hasher:
         indices: list[int] = []
         values: list[float] = []
         if isinstance(examples, Joined):
-            shared, own = self.split(examples)
+            shared = self.part(examples.shared)
+            own = self.rows(shared, [self.part(example) for example in examples.own])
             head, head_values = [0, *shared.indices], [1.0, *shared.values]
             made = [(head + idx, head_values + val) for idx, val in own]
         else:

@@ -24,7 +24,7 @@ from kairos.adserver.auction import Prediction
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
 from kairos.learn import features
-from kairos.learn.bayes import BayesianLogistic
+from kairos.learn.bayes import Array, BayesianLogistic
 from kairos.learn.hashing import Part
 
 
@@ -46,9 +46,7 @@ class ModelScorer:
     def predict(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]:
         missing = [c for c in candidates if c.ad.id not in self._base]
         if missing:
-            self._base.update(
-                zip((c.ad.id for c in missing), self._score(missing, {}), strict=True)
-            )
+            self._base.update(zip((c.ad.id for c in missing), self._score(missing), strict=True))
         return [self._base[c.ad.id] for c in candidates]
 
     def personalize(self, candidates: Sequence[Candidate], ctx: RequestContext) -> list[Prediction]:
@@ -59,11 +57,9 @@ class ModelScorer:
         parts = [self._parts(c) for c in candidates]
         ctr = self.clicks.predict_proba_parts(user[0], [p[0] for p in parts])
         if self.conversions is None:
-            cvr = np.full(len(candidates), self.default_cvr)
-        else:
-            converted = self.conversions.predict_proba_parts(user[1], [p[1] for p in parts])
-            cvr = np.minimum(1.0, converted / np.maximum(ctr, 1e-9))
-        return [Prediction(float(p), float(q), self.version) for p, q in zip(ctr, cvr, strict=True)]
+            return self._predictions(ctr, None)
+        converted = self.conversions.predict_proba_parts(user[1], [p[1] for p in parts])
+        return self._predictions(ctr, converted)
 
     def _user_parts(self, user: Mapping[str, Any]) -> tuple[Part, Part]:
         """The user's hashed part for each model, as `_parts`; the last user's remembered (a
@@ -85,14 +81,24 @@ class ModelScorer:
             self._ad_parts[c.ad.id] = found
         return found
 
-    def _score(self, candidates: Sequence[Candidate], user: Any) -> list[Prediction]:
-        xs = [features.user_part(user) | ad_example(c) for c in candidates]
+    def _score(self, candidates: Sequence[Candidate]) -> list[Prediction]:
+        """Context-free predictions (no user)."""
+        xs = [_NO_USER | ad_example(c) for c in candidates]
         ctr = self.clicks.predict_proba_many(xs)
-        if self.conversions is None:
-            cvr = np.full(len(xs), self.default_cvr)
+        converted = self.conversions.predict_proba_many(xs) if self.conversions else None
+        return self._predictions(ctr, converted)
+
+    def _predictions(self, ctr: Array, converted: Array | None) -> list[Prediction]:
+        """From pCTR and p(conversion) per impression: pCVR per click (at most 1), or the
+        default without a conversion model."""
+        if converted is None:
+            cvr = np.full(len(ctr), self.default_cvr)
         else:
-            cvr = np.minimum(1.0, self.conversions.predict_proba_many(xs) / np.maximum(ctr, 1e-9))
+            cvr = np.minimum(1.0, converted / np.maximum(ctr, 1e-9))
         return [Prediction(float(p), float(q), self.version) for p, q in zip(ctr, cvr, strict=True)]
+
+
+_NO_USER = features.user_part({})  # what the models see of the user, context free
 
 
 def ad_example(c: Candidate) -> dict[str, Any]:
