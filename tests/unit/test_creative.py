@@ -163,6 +163,12 @@ def test_combinations_are_bounded_distinct_and_weighted() -> None:
         template(slots=slots[:2], max_combinations=200), variants, [], {}, rng
     )
     assert len(few) == 100  # all of them
+    found = assembly.assemble(template(slots=slots[:2], max_combinations=200), variants, [], {})
+    assert found is not None
+    # all of them: the same tuple for every request, in the order of the option indices
+    assert found.candidates(rng) is found.candidates(random.Random(9)) is found.everything
+    assert [c.elements for c in found.everything] == [c.elements for c in few]
+    assert found.everything[13] is found.combination([1, 3])  # built once
     many = [Slot(name=f"m{n}", kind=SlotKind.TEXT, default="x") for n in range(25)]
     wide = {f"m{n}": [variant(f"m{n}-{k}", f"m{n}", "v") for k in range(10)] for n in range(25)}
     assert len(assembly.combinations(template(slots=many), wide, [], {}, rng)) == 200  # 10^25

@@ -187,6 +187,28 @@ def test_candidates_margins_are_drawn_as_drawn_weights_would_give_them() -> None
     assert np.allclose(counts / 10_000, np.bincount(wins, minlength=3) / 10_000, atol=0.03)
 
 
+def test_margins_of_candidates_sharing_a_user_and_an_ad_are_drawn_as_whole_weights_would_be() -> (
+    None
+):
+    crosses = (("topic", "elements"),)
+    model = BayesianLogistic(BayesParams(bits=12, crosses=crosses), seed=2)
+    shared = {"device": "mobile", "topic": ["eco", "news"], "ad": "a1"}
+    own = tuple({"elements": [f"h={h}", f"i={i}"]} for h in "ab" for i in "xyz")
+    xs = [shared | o for o in own]
+    model.learn_many(xs[:3], [20, 5, 9], [500, 500, 500])
+    margins = model.sample_margins(Joined(shared, own), 200_000, exploration=1.0)
+    dense, coords = model._dense(xs)
+    assert np.allclose(margins.mean(axis=0), dense @ model._m[coords], atol=0.02)
+    # every candidate's margin moves with the shared user's and ad's weights, and with the
+    # elements and crosses it shares with others
+    expected = (dense / model._q[coords]) @ dense.T
+    assert np.allclose(np.cov(margins.T), expected, atol=0.05, rtol=0.02)
+    assert expected.min() > 0.1  # (the shared part: correlated throughout)
+    chosen, propensity = model.choose(Joined(shared, own), draws=4000)
+    wins = np.argmax(model.sample_many(xs, 4000), axis=1)
+    assert propensity == pytest.approx(np.mean(wins == chosen), abs=0.04)
+
+
 def test_a_late_click_turns_the_learnt_negative_positive_instead_of_adding_one() -> None:
     from kairos.domain.examples import LabelledExample, Task, example_id
     from kairos.learn.online import OnlineTrainer
@@ -258,12 +280,19 @@ def test_parts_hashed_apart_join_into_the_features_of_the_whole(data: st.DataObj
     )
     fresh = Hasher(bits=12, crosses=_CROSSES, scales=(("interest.eco", 0.5),))
     assert hasher.features(user | ad) == fresh.features(user | ad)  # remembered fields alike
-    rows, idx, val = hasher.batch(Joined(user, [ad, {}]))
-    plain = hasher.batch([user | ad, user])
-    for row in (0, 1):
-        assert sorted(zip(idx[rows == row], val[rows == row], strict=True)) == sorted(
-            zip(plain[1][plain[0] == row], plain[2][plain[0] == row], strict=True)
-        )
+    other = {k: data.draw(st.sampled_from(v)) for k, v in _AD_FIELDS.items()}
+    plain = hasher.batch([user | ad, user, user | other])
+    plain_dense, plain_coords = hasher.dense([user | ad, user, user | other])
+    for own in ([ad, {}, other], (ad, {}, other)):  # a tuple's parts are remembered as arrays
+        for _ in range(2):
+            rows, idx, val = hasher.batch(Joined(user, own))
+            for row in (0, 1, 2):
+                assert sorted(zip(idx[rows == row], val[rows == row], strict=True)) == sorted(
+                    zip(plain[1][plain[0] == row], plain[2][plain[0] == row], strict=True)
+                )
+            dense, coords = hasher.dense(Joined(user, own))
+            assert np.array_equal(coords, plain_coords)
+            assert np.allclose(dense, plain_dense, rtol=1e-15, atol=0)
     model = BayesianLogistic(BayesParams(bits=12, crosses=_CROSSES), seed=3)
     model.learn_many([user | ad], np.asarray([1.0]))
     (apart,) = model.predict_proba_parts(model.part(user), [model.part(ad)])

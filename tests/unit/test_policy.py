@@ -25,10 +25,11 @@ from kairos.adserver.model import (
     Zone,
 )
 from kairos.adserver.scoring import HistoricalCtrScorer
+from kairos.creative import assembly
 from kairos.creative.model import Slot, SlotKind, Template, Variant
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic, BayesParams
-from kairos.learn.policy import ThompsonComposer, ThompsonPolicy
+from kairos.learn.policy import ThompsonComposer, ThompsonPolicy, examples_of
 from tests.learning import described
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -183,3 +184,26 @@ def test_exploration_follows_the_share_of_the_campaign_still_to_serve() -> None:
     late = policy.allocate(xs, 20_000, remaining=0.05)
     assert late[2] > early[2] + 2000  # near the end: mostly the best
     assert early[0] > late[0]
+
+
+def test_assemblies_with_the_same_combinations_share_what_the_model_hashed_of_them() -> None:
+    built = catalog()
+    dynamic = built.dynamic
+    template = dynamic.templates["tp"]
+    # a page's keywords, say, make assemblies anew that the rules do not tell apart
+    first, second = (
+        assembly.assemble(template, dynamic.variants_of("adv"), [], {"keywords": [k]})
+        for k in ("a", "b")
+    )
+    assert first is not None
+    assert second is not None
+    assert first is not second
+    candidate = built.ads["ad"]
+    ctx = RequestContext(now=NOW, placement_id="p")
+    own = examples_of(candidate, first.everything, ctx).own
+    assert isinstance(own, tuple)
+    assert examples_of(candidate, second.everything, ctx).own is own
+    assert [features.elements_part(c.elements) for c in first.everything] == list(own)
+    drawn = examples_of(candidate, list(first.everything), ctx)  # a sample: made anew
+    assert list(drawn.own) == list(own)
+    assert drawn.own is not own

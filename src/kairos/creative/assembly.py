@@ -130,12 +130,22 @@ class Assembly:
         """How many combinations there are (before the template's bound)."""
         return math.prod(len(options) for _, options in self.slots)
 
-    def candidates(self, rng: random.Random) -> list[Combination]:
-        """The combinations a model scores: all, or `max_combinations` distinct ones drawn
-        uniformly when there are more."""
+    def candidates(self, rng: random.Random) -> Sequence[Combination]:
+        """The combinations a model scores: all (`everything`, the same tuple each time), or
+        `max_combinations` distinct ones drawn uniformly when there are more."""
+        if self.size <= self.template.max_combinations:
+            return self.everything
         sizes = [len(options) for _, options in self.slots]
         picks = _picks(sizes, self.template.max_combinations, rng)
         return [self.combination(digits) for digits in picks]
+
+    @cached_property
+    def everything(self) -> tuple[Combination, ...]:
+        """Every combination, in the order of their option indices (built once: the requests
+        that share the assembly score the same tuple, so what is derived from it can be
+        remembered by its identity)."""
+        sizes = [len(options) for _, options in self.slots]
+        return tuple(self.combination(_digits(n, sizes)) for n in range(math.prod(sizes)))
 
     def combination(self, digits: Sequence[int]) -> Combination:
         """The combination taking option `digits[i]` of slot i (built once per assembly for
@@ -196,7 +206,7 @@ def combinations(
     """The candidate combinations (at most `template.max_combinations`); empty when a product
     slot has no product to show."""
     found = assemble(template, variants, products, variables)
-    return found.candidates(rng) if found is not None else []
+    return list(found.candidates(rng)) if found is not None else []
 
 
 def choose(assembly: Assembly, rng: random.Random) -> tuple[Combination, float]:

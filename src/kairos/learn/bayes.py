@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -104,19 +105,23 @@ class BayesianLogistic:
         self, xs: Sequence[Example], draws: int = 1, exploration: float | None = None
     ) -> Array:
         """Margins (log-odds) of the candidates under `draws` posterior weight vectors, shape
-        (draws, len(xs)). The weights are independent Gaussians, so the candidates' margins are
-        jointly Gaussian with mean X m and covariance X diag(1/q) X^T: drawn from that directly
-        (candidates sharing elements stay correlated exactly as under drawn weights), at a cost
-        in the number of candidates rather than of coordinates. `exploration` scales the
-        spread (default: the parameters')."""
+        (draws, len(xs)). The weights are independent Gaussians, so a draw is the candidates'
+        mean margins plus their features times the weights' deviations, drawn only over the
+        coordinates they use (candidates sharing elements stay correlated exactly as under
+        whole drawn weights); the coordinates every candidate has alike (a shared user and ad)
+        move every margin together, so they are drawn as one. `exploration` scales the spread
+        (default: the parameters')."""
+        if not xs:
+            return np.zeros((draws, 0))
         dense, coords = self._dense(xs)
         mean = dense @ self._m[coords]
         scale = self.params.exploration if exploration is None else exploration
         spread = scale**2 / self._q[coords]
-        cov = (dense * spread) @ dense.T
-        cov[np.diag_indices_from(cov)] += 1e-12 + 1e-9 * float(np.trace(cov)) / len(xs)
-        lower = np.linalg.cholesky(cov)
-        return np.asarray(mean + self._rng.standard_normal((draws, len(xs))) @ lower.T)
+        alike = (dense == dense[0]).all(axis=0)
+        loads = dense[:, ~alike] * np.sqrt(spread[~alike])
+        common = math.sqrt(float(np.dot(dense[0, alike] ** 2, spread[alike])))
+        normal = self._rng.standard_normal((draws, loads.shape[1] + 1))
+        return np.asarray(mean + normal[:, 1:] @ loads.T + normal[:, :1] * common)
 
     def choose(
         self,
@@ -127,13 +132,15 @@ class BayesianLogistic:
     ) -> tuple[int, float]:
         """Thompson sampling: the candidate with the best sampled value (probability x value),
         and the probability that policy had of choosing it (estimated from `draws` more)."""
-        worth = np.asarray(values if values is not None else np.ones(len(xs)), dtype=float)
         # the choice's draw and the propensity's, from one posterior (the candidates hashed
-        # and factored once): the same numbers, in the same order, as two calls would draw
-        sampled = self.sample_many(xs, 1 + draws, exploration) * worth
+        # once): the same numbers, in the same order, as two calls would draw
+        if values is None:  # by probability alone: the best margin is the best probability
+            sampled = np.clip(self.sample_margins(xs, 1 + draws, exploration), -35.0, 35.0)
+        else:
+            sampled = self.sample_many(xs, 1 + draws, exploration) * np.asarray(values, float)
         chosen = int(np.argmax(sampled[0]))
         wins = np.argmax(sampled[1:], axis=1)
-        propensity = max(float(np.mean(wins == chosen)), 1.0 / (draws + 1))
+        propensity = max(int(np.count_nonzero(wins == chosen)) / len(wins), 1.0 / (draws + 1))
         return chosen, propensity
 
     def allocate(
@@ -151,11 +158,7 @@ class BayesianLogistic:
 
     def _dense(self, xs: Sequence[Example]) -> tuple[Array, Array]:
         """The candidates as a dense (len(xs), coordinates) matrix over the coordinates used."""
-        rows, idx, values = self._hasher.batch(xs)
-        coords, where = np.unique(idx, return_inverse=True)
-        dense = np.zeros((len(xs), len(coords)))
-        np.add.at(dense, (rows, where), values)
-        return dense, coords
+        return self._hasher.dense(xs)
 
     # -- learning ---------------------------------------------------------------------------
 

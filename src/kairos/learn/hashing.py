@@ -19,7 +19,10 @@ from typing import Any, overload
 
 import numpy as np
 
+from kairos.memo import ByIdentity
+
 Example = Mapping[str, Any]
+Array = np.ndarray[Any, Any]
 _MEMORY = 65_536  # fields' features and crosses remembered per hasher (then forgotten at once)
 
 
@@ -79,12 +82,7 @@ class Hasher:
         fields and `shared`'s: what `features` adds to the bias and `shared`'s features for
         the two together. Each cross of an own token with the shared part's tokens is hashed
         once for all the parts that have it."""
-        spans = []  # (the shared field, the own field, whether the shared one is the left)
-        for left, right in self.crosses:
-            if left != right and left in shared.tokens:
-                spans.append((left, right, True))
-            elif left != right and right in shared.tokens:
-                spans.append((right, left, False))
+        spans = self._spans(shared)
         crossed: dict[tuple[int, str], list[int]] = {}
         rows = []
         for own in owns:
@@ -93,14 +91,30 @@ class Hasher:
                 for b in own.tokens.get(own_field, ()):
                     found = crossed.get((n, b))
                     if found is None:
-                        found = crossed[(n, b)] = [
-                            self._cross_index(a, b) if shared_left else self._cross_index(b, a)
-                            for a in shared.tokens[shared_field]
-                        ]
+                        found = crossed[(n, b)] = self._crossed_with(
+                            shared.tokens[shared_field], b, shared_left
+                        )
                     indices += found
             values += [1.0] * (len(indices) - len(values))
             rows.append((indices, values))
         return rows
+
+    def _spans(self, shared: Part) -> list[tuple[str, str, bool]]:
+        """The crosses of a shared part's fields with another part's: (the shared field, the
+        other field, whether the shared one is the left)."""
+        spans = []
+        for left, right in self.crosses:
+            if left != right and left in shared.tokens:
+                spans.append((left, right, True))
+            elif left != right and right in shared.tokens:
+                spans.append((right, left, False))
+        return spans
+
+    def _crossed_with(self, shared: list[str], b: str, shared_left: bool) -> list[int]:
+        """The indices of one own token's crosses with a shared field's tokens."""
+        if shared_left:
+            return [self._cross_index(a, b) for a in shared]
+        return [self._cross_index(b, a) for a in shared]
 
     def joined(self, shared: Part, own: Part) -> tuple[list[int], list[float]]:
         """`features` of the two parts' fields together: the bias, `shared`'s features, then
@@ -150,11 +164,85 @@ class Hasher:
     def _scales(self) -> dict[str, float]:
         return dict(self.scales)
 
+    def dense(self, examples: Sequence[Example]) -> tuple[Array, Array]:
+        """The examples as a dense (len(examples), coordinates) matrix over the coordinates
+        they use, in increasing order, and those coordinates."""
+        if isinstance(examples, Joined) and isinstance(examples.own, tuple):
+            return self._joined_dense(self.part(examples.shared), self._block(examples.own))
+        rows, idx, values = self.batch(examples)
+        coords = np.unique(idx)
+        size = len(examples) * len(coords)  # (summed in order, as `np.add.at` would)
+        where = rows * len(coords) + np.searchsorted(coords, idx)
+        dense = np.bincount(where, weights=values, minlength=size)
+        return dense.reshape(len(examples), len(coords)), coords
+
+    def _joined_dense(self, shared: Part, block: _Block) -> tuple[Array, Array]:
+        """`dense` of a `Joined` whose own examples are `block`'s: the bias and the shared
+        part's entries summed once into a row that every row starts from, the block's own
+        matrix added, then the crosses."""
+        head = np.asarray([0, *shared.indices], dtype=np.intp)
+        crosses = self._crosses(shared, block)
+        used = [head, block.distinct, *(table for _, _, table in crosses)]
+        coords = np.unique(np.concatenate(used))
+        width = len(coords)
+        dense = np.empty((block.size, width))
+        dense[:] = np.bincount(
+            np.searchsorted(coords, head), weights=[1.0, *shared.values], minlength=width
+        )
+        dense[:, np.searchsorted(coords, block.distinct)] += block.matrix
+        for rows, indices, _ in crosses:
+            np.add.at(dense, (rows, np.searchsorted(coords, indices)), 1.0)
+        return dense, coords
+
+    def _joined_batch(self, shared: Part, block: _Block) -> tuple[Array, Array, Array]:
+        """`batch` of a `Joined` whose own examples are `block`'s: the same entries per row,
+        made with arrays."""
+        n = block.size
+        head = np.asarray([0, *shared.indices], dtype=np.intp)
+        head_values = np.asarray([1.0, *shared.values])
+        rows = [np.repeat(np.arange(n, dtype=np.intp), len(head)), block.rows]
+        indices = [np.tile(head, n), block.indices]
+        values = [np.tile(head_values, n), block.values]
+        for cross_rows, crossed, _ in self._crosses(shared, block):
+            rows.append(cross_rows)
+            indices.append(crossed)
+            values.append(np.ones(len(crossed)))
+        return np.concatenate(rows), np.concatenate(indices), np.concatenate(values)
+
+    def _crosses(self, shared: Part, block: _Block) -> list[tuple[Array, Array, Array]]:
+        """The crosses of the shared part's tokens with the block's, per pair of fields:
+        each entry's row and index, and the distinct indices (each distinct own token's
+        crosses hashed once)."""
+        found = []
+        for shared_field, own_field, shared_left in self._spans(shared):
+            tokens = block.tokens.get(own_field)
+            if tokens is None:
+                continue
+            distinct, token_rows, which = tokens
+            across = shared.tokens[shared_field]
+            table = np.asarray(
+                [self._crossed_with(across, b, shared_left) for b in distinct], dtype=np.intp
+            ).reshape(len(distinct), len(across))
+            found.append((np.repeat(token_rows, len(across)), table[which].ravel(), table.ravel()))
+        return found
+
+    def _block(self, owns: tuple[Example, ...]) -> _Block:
+        """The own examples of a `Joined`, hashed; remembered by the tuple's identity (a
+        tuple that recurs, such as a dynamic ad's every combination, is hashed once)."""
+        return self._blocks(owns)
+
+    @cached_property
+    def _blocks(self) -> ByIdentity[tuple[Example, ...], _Block]:
+        return ByIdentity(lambda owns: _Block.of([self.part(e) for e in owns]), 4096)
+
     def batch(
         self, examples: Sequence[Example]
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """CSR-style arrays of a batch: row of each entry, its index, its value. `Joined`
         examples have their shared fields hashed once."""
+        if isinstance(examples, Joined) and isinstance(examples.own, tuple):
+            shared = self.part(examples.shared)
+            return self._joined_batch(shared, self._block(examples.own))
         rows: list[int] = []
         indices: list[int] = []
         values: list[float] = []
@@ -197,6 +285,55 @@ class Joined(Sequence[Example]):
         if isinstance(index, slice):
             return Joined(self.shared, self.own[index])
         return {**self.shared, **self.own[index]}
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Own parts of `Joined` examples as arrays: each entry's row, index and value, and per
+    field of tokens, its distinct tokens and each occurrence's row and token number."""
+
+    size: int
+    rows: Array
+    indices: Array
+    values: Array
+    tokens: dict[str, tuple[list[str], Array, Array]]
+
+    @cached_property
+    def distinct(self) -> Array:
+        """The indices the own parts use, each once, in increasing order."""
+        return np.unique(self.indices)
+
+    @cached_property
+    def matrix(self) -> Array:
+        """The own parts as a dense (size, len(distinct)) matrix."""
+        matrix = np.zeros((self.size, len(self.distinct)))
+        np.add.at(matrix, (self.rows, np.searchsorted(self.distinct, self.indices)), self.values)
+        return matrix
+
+    @classmethod
+    def of(cls, parts: Sequence[Part]) -> _Block:
+        rows = [row for row, part in enumerate(parts) for _ in part.indices]
+        tokens: dict[str, tuple[list[str], Array, Array]] = {}
+        for name in {name for part in parts for name in part.tokens}:
+            numbers: dict[str, int] = {}
+            occurrences = [
+                (row, numbers.setdefault(token, len(numbers)))
+                for row, part in enumerate(parts)
+                for token in part.tokens.get(name, ())
+            ]
+            token_rows, which = zip(*occurrences, strict=True) if occurrences else ((), ())
+            tokens[name] = (
+                list(numbers),
+                np.asarray(token_rows, dtype=np.intp),
+                np.asarray(which, dtype=np.intp),
+            )
+        return cls(
+            len(parts),
+            np.asarray(rows, dtype=np.intp),
+            np.asarray([i for part in parts for i in part.indices], dtype=np.intp),
+            np.asarray([v for part in parts for v in part.values], dtype=np.float64),
+            tokens,
+        )
 
 
 @dataclass(frozen=True, slots=True)

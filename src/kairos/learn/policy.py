@@ -36,7 +36,7 @@ from kairos.creative.assembly import Assembly, Combination
 from kairos.learn import features
 from kairos.learn.bayes import BayesianLogistic
 from kairos.learn.hashing import Example, Joined
-from kairos.memo import Memo
+from kairos.memo import ByIdentity, Memo
 
 Array = np.ndarray[Any, Any]
 HORIZON_SCALE = 2.0  # at the start of a campaign: twice the default spread
@@ -141,13 +141,29 @@ def examples_of(
     shared = features.user_part(ctx.features) | {
         k: v for k, v in ad.items() if k not in _ELEMENT_FIELDS
     }
-    return Joined(shared, [_ELEMENTS[option.identity] for option in options])
+    if isinstance(options, tuple):  # an assembly's every combination: the same each time
+        return Joined(shared, _OWN(options))
+    return Joined(shared, _elements_of(options))
+
+
+def _elements_of(options: Sequence[Combination]) -> tuple[dict[str, Any], ...]:
+    return tuple(_ELEMENTS[option.identity] for option in options)
 
 
 _ELEMENT_FIELDS = frozenset(features.elements_part({}))
 # each combination's part, as the model sees it (an assembly's combinations recur)
 _ELEMENTS: Memo[tuple[tuple[str, str], ...], dict[str, Any]] = Memo(
     lambda identity: features.elements_part(dict(identity)), 65_536
+)
+# the parts of an assembly's combinations (`Assembly.everything`), one tuple for all the
+# assemblies that have the same combinations (a page's keywords, say, make assemblies anew
+# that rules do not tell apart), so that the model's hasher remembers their hashed parts by
+# its identity
+_BY_ELEMENTS: Memo[tuple[tuple[tuple[str, str], ...], ...], tuple[dict[str, Any], ...]] = Memo(
+    lambda identities: tuple(_ELEMENTS[identity] for identity in identities), 4096
+)
+_OWN: ByIdentity[tuple[Combination, ...], tuple[dict[str, Any], ...]] = ByIdentity(
+    lambda options: _BY_ELEMENTS[tuple(option.identity for option in options)], 4096
 )
 
 
