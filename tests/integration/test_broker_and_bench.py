@@ -96,6 +96,16 @@ def test_decisions_bench_reports_on_a_full_inventory(kafka: KafkaUnderTest, tmp_
     assert results["api_cpu_us_per_request"] > results["bare_api_cpu_us_per_request"] > 0
     ratios = results["ratio_by_round"]
     assert min(ratios) - 0.02 <= results["ratio"] <= max(ratios) + 0.02  # (rounded rates)
+    # then with a click model published to the models topic, once the server says it uses it
+    model = results["with_model"]
+    assert model["model_version"].startswith("bench-")
+    assert model["requests_per_s"] > 0
+    assert model["fill_rate"] > 0.5
+    assert model["dynamic_share_of_ads_served"] > 0  # chosen by Thompson sampling
+    assert model["ratio"] == pytest.approx(
+        model["requests_per_s"] / model["bare_requests_per_s"], abs=1e-3
+    )
+    assert model["api_cpu_us_per_request"] > model["bare_api_cpu_us_per_request"] > 0
 
 
 def test_a_terminated_bench_stops_the_servers_it_started(

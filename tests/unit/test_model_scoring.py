@@ -7,8 +7,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
+from prometheus_client import REGISTRY
 
 from kairos.adserver import catalog as catalogs
 from kairos.adserver.context import RequestContext
@@ -25,6 +27,8 @@ from kairos.adserver.model import (
     Zone,
 )
 from kairos.adserver.scoring import HistoricalCtrScorer
+from kairos.adserver.server import AdServer
+from kairos.db.engine import make_engine
 from kairos.learn import features
 from kairos.learn.app import click_params
 from kairos.learn.bayes import BayesianLogistic
@@ -144,3 +148,18 @@ def test_pruned_personalisation_rescores_the_best_candidates_for_the_user() -> N
         b.candidate.ad.id: b.prediction.ctr for b in (choice.won.bid, choice.won.runner_up) if b
     }
     assert bids == {"ad-sport": sport.ctr, "ad-garden": free["ad-garden"]}  # not in the top 1
+
+
+def test_the_server_says_which_version_of_each_model_it_uses(tmp_path: Path) -> None:
+    server = AdServer(make_engine(f"sqlite:///{tmp_path / 'k.db'}"), None, scorer="model")
+    server.use_model(model().snapshot(), "ctr-7")
+    server.use_conversion_model(model().snapshot(), "cvr-3")
+    assert isinstance(server.engine.scorer, ModelScorer)  # the auction prices with them now
+
+    def used(name: str, version: str) -> float | None:
+        return REGISTRY.get_sample_value("kairos_model_info", {"model": name, "version": version})
+
+    assert used("ctr", "ctr-7") == used("cvr", "cvr-3") == 1.0
+    server.use_model(model().snapshot(), "ctr-8")
+    assert used("ctr", "ctr-8") == 1.0
+    assert used("ctr", "ctr-7") is None  # the one before it is gone

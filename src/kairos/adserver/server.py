@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from prometheus_client import Gauge
+from prometheus_client import Gauge, Info
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ PACING_ERROR = Gauge(
 SERVE_PROBABILITY = Gauge(
     "kairos_flight_serve_probability", "Pacing's serve probability, per flight", ["flight"]
 )
+MODEL = Info("kairos_model", "The version of each model the ad server uses now", ["model"])
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class AdServer:
         self.model_version = version
         self._clicks = model
         self._score_with_models()
+        MODEL.labels("ctr").info({"version": version})
         log.info("model in use", extra=kv(version=version))
 
     def _remaining(self, candidate: Candidate, now: datetime) -> float | None:
@@ -112,6 +114,7 @@ class AdServer:
             self.engine.compose.conversions = self._conversions
         self._conversion_model = model
         self._score_with_models()
+        MODEL.labels("cvr").info({"version": version})
         log.info("conversion model in use", extra=kv(version=version))
 
     def _score_with_models(self) -> None:
@@ -128,6 +131,7 @@ class AdServer:
     def use_recommender(self, snapshot: bytes, version: str) -> None:
         """Order product slots with this recommender from now on."""
         self.engine.recommender = HybridRecommender.restore(snapshot)
+        MODEL.labels("recs").info({"version": version})
         log.info("recommender in use", extra=kv(version=version))
 
     def follow_models(self, bootstrap: str, topic: str) -> None:

@@ -9,14 +9,13 @@ Each request asks for 3 placements for one of 5,000 visitors (80 % consenting). 
 with a few keep-alive connections for the most requests/s, on the decisions and on the bare
 endpoint in turn, a few rounds of each (the ratio is of their totals); an open loop at a fixed
 rate (1,000/s by default) for latency at that rate, and one at half the closed loops' rate for
-latency where the machine is not saturated.
+latency where the machine is not saturated. Then the closed loops again once a click model is
+in use (`bench.with_model`), as it is in production after `kairos learn` has published one.
 """
 
 from __future__ import annotations
 
-import http.client
 import random
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,10 +40,9 @@ from kairos.adserver.model import (
     Targeting,
     Zone,
 )
-from kairos.bench import dco, loadgen
-from kairos.bench.cpu import tree_cpu_s
+from kairos.bench import dco, loadgen, loops, with_model
 from kairos.bench.harness import Progress, api_process, bench_env, percentiles_ms
-from kairos.bench.workload import USER_AGENTS
+from kairos.bench.workload import KEYWORDS, USER_AGENTS
 from kairos.db import catalog as catalog_db
 from kairos.db import feeds
 from kairos.db.engine import make_engine
@@ -55,7 +53,6 @@ from kairos.settings import Settings
 
 SIZES = [(300, 250), (728, 90)]
 SEGMENTS = ["vip", "new", "churned"]
-KEYWORDS = ["travel", "outdoor", "eco", "fashion", "news", "sports", "tech", "food"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +68,7 @@ class DecisionsPlan:
     ads: int = 1000
     flights: int = 100
     users: int = 5000
+    model_examples: int = 20_000  # of the click model of the part with one (0: no such part)
 
 
 def inventory(plan: DecisionsPlan, seed: int = 7) -> list[object]:
@@ -207,24 +205,6 @@ def bodies(plan: DecisionsPlan, count: int = 500) -> list[bytes]:
     return made
 
 
-def _fill_rate(base: str, bodies: list[bytes], samples: int = 200) -> tuple[float, float]:
-    """Share of requested placements that got an ad (the inventory must really serve), and
-    share of served ads that were dynamic (assembled and rendered per request)."""
-    url = urlsplit(base)
-    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
-    filled = asked = dynamic = 0
-    try:
-        for body in bodies[:samples]:
-            conn.request("POST", "/v1/decisions", body, {"content-type": "application/json"})
-            placements = orjson.loads(conn.getresponse().read())["placements"]
-            asked += len(placements)
-            filled += sum(1 for p in placements if p["ads"])
-            dynamic += sum(1 for p in placements for ad in p["ads"] if "elements" in ad)
-    finally:
-        conn.close()
-    return (filled / asked if asked else 0.0), (dynamic / filled if filled else 0.0)
-
-
 def _creative_share(base: str) -> float:
     """Time assembling and rendering dynamic creatives over time deciding, from the server's
     own counters (one worker's, when there are several)."""
@@ -259,55 +239,6 @@ def _gc_pauses(base: str) -> dict[str, float]:
     }
 
 
-@dataclass(frozen=True)
-class _Segment:
-    per_s: float
-    latencies: list[float]
-    cpu_s: float | None  # the API processes' CPU meanwhile (None: not measurable here)
-
-
-# between two closed loops: what the previous one left (the decision log's last batches, the
-# broker's writes) is done before the next one is timed
-_SETTLE_S = 0.5
-
-
-def _alternating(
-    host: str, port: int, deciding: list[bytes], bare: list[bytes], plan: DecisionsPlan, pid: int
-) -> list[tuple[_Segment, _Segment]]:
-    """Closed loops on the decisions and the bare endpoint in turn, `plan.rounds` times: a
-    machine whose speed drifts (other tenants, the broker's compiler) slows both alike."""
-    part = plan.duration_s / plan.rounds
-    rounds = []
-    for _ in range(plan.rounds):
-        pair = []
-        for requests in (deciding, bare):
-            before = tree_cpu_s(pid)
-            per_s, latencies = loadgen.closed_loop(host, port, requests, plan.connections, part)
-            after = tree_cpu_s(pid)
-            used = after - before if before is not None and after is not None else None
-            pair.append(_Segment(per_s, latencies, used))
-            time.sleep(_SETTLE_S)
-        rounds.append((pair[0], pair[1]))
-    return rounds
-
-
-def _cpu_us(segments: list[_Segment]) -> float | None:
-    """The API's CPU per request over the segments, in µs (its workers and their threads:
-    the load generator and the broker excluded)."""
-    if any(s.cpu_s is None for s in segments):
-        return None
-    count = sum(len(s.latencies) for s in segments)
-    return round(1e6 * sum(s.cpu_s or 0.0 for s in segments) / count, 1) if count else None
-
-
-def _rate(segments: list[_Segment]) -> int:
-    """Requests/s over the segments together (their requests over their time, which each
-    segment's unrounded rate gives back)."""
-    count = sum(len(s.latencies) for s in segments)
-    seconds = sum(len(s.latencies) / s.per_s for s in segments if s.per_s)
-    return int(count / seconds) if seconds else 0
-
-
 def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str, object]:
     with bench_env(settings, "decisions") as env:
         topics = Topics(env.topic_prefix, settings.topic_partitions, settings.topic_replication)
@@ -322,15 +253,15 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
             bare = [loadgen.request("GET", "/healthz", url.netloc)]
             progress(f"warming up the server and the broker, {plan.warmup_s:.0f}s")
             loadgen.closed_loop(host, port, deciding, plan.connections, plan.warmup_s)
-            fill_rate, dynamic_rate = _fill_rate(base, requests)
+            fill_rate, dynamic_rate = loops.fill_rate(base, requests)
             progress(
                 f"decisions and the bare endpoint (GET /healthz), closed loops, "
                 f"{plan.rounds} rounds of {plan.duration_s / plan.rounds:.1f}s each"
             )
-            rounds = _alternating(host, port, deciding, bare, plan, pid)
+            rounds = loops.alternating(host, port, deciding, bare, plan, pid)
             closed = [t for decided, _ in rounds for t in decided.latencies]
-            rps = _rate([decided for decided, _ in rounds])
-            bare_rps = _rate([answered for _, answered in rounds])
+            rps = loops.rate([decided for decided, _ in rounds])
+            bare_rps = loops.rate([answered for _, answered in rounds])
             creative_share = _creative_share(base)
             # latency where the machine is not saturated first: a saturated run leaves the
             # broker and the producer a backlog to work off
@@ -338,8 +269,11 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
             progress(f"decisions at half the closed loop's rate, {half:.0f} requests/s")
             _, at_half = loadgen.fixed_rate(host, port, deciding, half, plan.duration_s)
             progress(f"decisions at a fixed {plan.rate:.0f} requests/s")
-            achieved, fixed = loadgen.fixed_rate(host, port, deciding, plan.rate, plan.duration_s)
+            achieved, fixed = loadgen.fixed_rate(
+                host, port, deciding, plan.rate, plan.duration_s
+            )
             gc_pauses = _gc_pauses(base)
+            model = with_model.run(env, topics, base, requests, plan, progress, pid)
     at_rate = percentiles_ms(fixed)
     return {
         "requests_per_s": rps,
@@ -358,8 +292,8 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "rounds": plan.rounds,
         # CPU of the API processes per request: free of what the client and the broker take
         # from the same cores, and of their noise; one core serves 1e6 / it requests/s
-        "api_cpu_us_per_request": _cpu_us([d for d, _ in rounds]),
-        "bare_api_cpu_us_per_request": _cpu_us([b for _, b in rounds]),
+        "api_cpu_us_per_request": loops.cpu_us([d for d, _ in rounds]),
+        "bare_api_cpu_us_per_request": loops.cpu_us([b for _, b in rounds]),
         "ads": ads,
         "flights": plan.flights,
         "fill_rate": round(fill_rate, 3),
@@ -372,4 +306,5 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         "gc_pauses": gc_pauses,
         "gc_thresholds": list(settings.gc_thresholds),
         "gc_full_every_s": settings.gc_full_every_s,
+        "with_model": model,
     }

@@ -24,23 +24,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import Engine
 
 from kairos.adserver.caps import RecentDecisions
-from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import DecisionRequest, PlacementRequest, PlacementResult
 from kairos.adserver.server import AdServer
 from kairos.api.decisions import decode
+from kairos.bench import clicks
 from kairos.bench import decisions as inventory
 from kairos.bench.harness import Progress
 from kairos.db.engine import make_engine
-from kairos.learn import features
-from kairos.learn.app import click_params
-from kairos.learn.bayes import BayesianLogistic
-from kairos.learn.scoring import ad_example
-from kairos.stream.decay import Decayed
 from kairos.stream.enrich import device_of
 from kairos.stream.features import FeatureConfig, UserFeatures, snapshot
 
@@ -70,7 +64,7 @@ def run(plan: PersonalizePlan, progress: Progress) -> dict[str, object]:
         inventory.seed(workdir / "bench.db", decisions_plan)
         server = _server(engine)
         progress(f"training the click model on {plan.examples:,} synthetic impressions")
-        model = _trained(list(server.engine.catalog.ads.values()), plan)
+        model = clicks.trained(list(server.engine.catalog.ads.values()), plan.examples, plan.users)
         requests = _requests(decisions_plan, datetime.now(UTC))
         runs: dict[int, tuple[float, list[str]]] = {}
         for top in (0, *plan.tops):
@@ -118,52 +112,13 @@ def _server(engine: Engine) -> AdServer:
     return server
 
 
-def _topic(c: Candidate) -> str:
-    """The flight's topic: what its ads are about, in the synthetic clicks."""
-    return inventory.KEYWORDS[int(c.flight.id.removeprefix("f")) % len(inventory.KEYWORDS)]
-
-
-def _interests(user: int) -> list[str]:
-    return random.Random(user).sample(inventory.KEYWORDS, 2)
-
-
-def _trained(candidates: list[Candidate], plan: PersonalizePlan) -> BayesianLogistic:
-    """A click model from impressions where a visitor clicks 10 % of the ads of a topic of
-    theirs and 1 % of the others."""
-    rng = random.Random(5)
-    model = BayesianLogistic(click_params())
-    now = datetime.now(UTC)
-    for _ in range(0, plan.examples, 2_000):
-        xs, ys = [], []
-        for _ in range(2_000):
-            user = rng.randrange(plan.users)
-            c = rng.choice(candidates)
-            view = snapshot(_features(user, now), now, FeatureConfig())
-            xs.append(features.user_part(view) | ad_example(c))
-            ys.append(float(rng.random() < (0.1 if _topic(c) in _interests(user) else 0.01)))
-        model.learn_many(xs, np.asarray(ys))
-    return model
-
-
-def _features(user: int, now: datetime) -> UserFeatures:
-    at = now.timestamp()
-    return UserFeatures(
-        user_key=f"visitor-{user}",
-        first_seen=now,
-        last_seen=now,
-        personalization=True,
-        interests={k: Decayed(5.0, at) for k in _interests(user)},
-        events=10,
-    )
-
-
 def _requests(plan: inventory.DecisionsPlan, now: datetime) -> list[_Request]:
     """The decisions benchmark's bodies as the engine gets them, every visitor consenting."""
     found = []
     for body in inventory.bodies(plan):
         wanted = decode(body)
         user = int((wanted.user_id or "visitor-0").removeprefix("visitor-"))
-        person = _features(user, now)
+        person = clicks.visitor(user, now)
         device = device_of(wanted.user_agent)
         ctx = RequestContext(
             now=now,
