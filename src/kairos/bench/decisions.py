@@ -269,9 +269,7 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
             progress(f"decisions at half the closed loop's rate, {half:.0f} requests/s")
             _, at_half = loadgen.fixed_rate(host, port, deciding, half, plan.duration_s)
             progress(f"decisions at a fixed {plan.rate:.0f} requests/s")
-            achieved, fixed = loadgen.fixed_rate(
-                host, port, deciding, plan.rate, plan.duration_s
-            )
+            achieved, fixed = loadgen.fixed_rate(host, port, deciding, plan.rate, plan.duration_s)
             gc_pauses = _gc_pauses(base)
             model = with_model.run(env, topics, base, requests, plan, progress, pid)
     at_rate = percentiles_ms(fixed)
