@@ -267,7 +267,9 @@ class Hasher:
 @dataclass(frozen=True)
 class Joined(Sequence[Example]):
     """Examples that share most of their fields: `shared | own` for each of `own` (their
-    fields disjoint), e.g. one user and one ad with each of its combinations."""
+    fields disjoint), e.g. one user and one ad with each of its combinations. A tuple `own`
+    is one that recurs (an assembly's every combination): a hasher keeps its hashed parts,
+    by its identity; a list is hashed each time."""
 
     shared: Example
     own: Sequence[Example]

@@ -143,11 +143,8 @@ def examples_of(
     }
     if isinstance(options, tuple):  # an assembly's every combination: the same each time
         return Joined(shared, _OWN(options))
-    return Joined(shared, _elements_of(options))
-
-
-def _elements_of(options: Sequence[Combination]) -> tuple[dict[str, Any], ...]:
-    return tuple(_ELEMENTS[option.identity] for option in options)
+    # a sample, drawn anew each time: a list, which the hasher hashes without remembering it
+    return Joined(shared, [_ELEMENTS[option.identity] for option in options])
 
 
 _ELEMENT_FIELDS = frozenset(features.elements_part({}))
