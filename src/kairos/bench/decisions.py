@@ -16,10 +16,9 @@ in use (`bench.with_model`), as it is in production after `kairos learn` has pub
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -247,10 +246,8 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
         ads = seed(env.workdir / "bench.db", plan)
         requests = bodies(plan)
         with api_process(env, workers=plan.workers) as (base, pid):
-            url = urlsplit(base)
-            host, port = url.hostname or "127.0.0.1", url.port or 80
-            deciding = [loadgen.request("POST", "/v1/decisions", url.netloc, b) for b in requests]
-            bare = [loadgen.request("GET", "/healthz", url.netloc)]
+            target = loops.Target.of(base, pid, requests)
+            host, port, deciding = target.host, target.port, target.deciding
             progress(f"warming up the server and the broker, {plan.warmup_s:.0f}s")
             loadgen.closed_loop(host, port, deciding, plan.connections, plan.warmup_s)
             fill_rate, dynamic_rate = loops.fill_rate(base, requests)
@@ -258,40 +255,31 @@ def run(settings: Settings, plan: DecisionsPlan, progress: Progress) -> dict[str
                 f"decisions and the bare endpoint (GET /healthz), closed loops, "
                 f"{plan.rounds} rounds of {plan.duration_s / plan.rounds:.1f}s each"
             )
-            rounds = loops.alternating(host, port, deciding, bare, plan, pid)
-            closed = [t for decided, _ in rounds for t in decided.latencies]
-            rps = loops.rate([decided for decided, _ in rounds])
-            bare_rps = loops.rate([answered for _, answered in rounds])
+            rounds = loops.alternating(target, plan.rounds, plan.duration_s, plan.connections)
+            closed = loops.summary(rounds)
             creative_share = _creative_share(base)
             # latency where the machine is not saturated first: a saturated run leaves the
             # broker and the producer a backlog to work off
-            half = max(rps / 2, 1.0)
+            half = max(closed.requests_per_s / 2, 1.0)
             progress(f"decisions at half the closed loop's rate, {half:.0f} requests/s")
             _, at_half = loadgen.fixed_rate(host, port, deciding, half, plan.duration_s)
             progress(f"decisions at a fixed {plan.rate:.0f} requests/s")
             achieved, fixed = loadgen.fixed_rate(host, port, deciding, plan.rate, plan.duration_s)
             gc_pauses = _gc_pauses(base)
-            model = with_model.run(env, topics, base, requests, plan, progress, pid)
+            model = with_model.run(env, topics, target, plan, progress)
     at_rate = percentiles_ms(fixed)
     return {
-        "requests_per_s": rps,
+        "requests_per_s": closed.requests_per_s,
         "p50_ms": at_rate["p50_ms"],
         "p99_ms": at_rate["p99_ms"],
         "rate": plan.rate,
         "achieved_rate": round(achieved, 1),
-        "half_load_rate": round(max(rps / 2, 1.0), 1),
+        "half_load_rate": round(half, 1),
         "half_load_p50_ms": percentiles_ms(at_half)["p50_ms"],
         "half_load_p99_ms": percentiles_ms(at_half)["p99_ms"],
-        "closed_loop_p50_ms": percentiles_ms(closed)["p50_ms"],
-        "closed_loop_p99_ms": percentiles_ms(closed)["p99_ms"],
-        "bare_requests_per_s": bare_rps,
-        "ratio": round(rps / bare_rps, 3) if bare_rps else 0.0,
+        **asdict(closed),
         "ratio_by_round": [round(d.per_s / b.per_s, 3) if b.per_s else 0.0 for d, b in rounds],
         "rounds": plan.rounds,
-        # CPU of the API processes per request: free of what the client and the broker take
-        # from the same cores, and of their noise; one core serves 1e6 / it requests/s
-        "api_cpu_us_per_request": loops.cpu_us([d for d, _ in rounds]),
-        "bare_api_cpu_us_per_request": loops.cpu_us([b for _, b in rounds]),
         "ads": ads,
         "flights": plan.flights,
         "fill_rate": round(fill_rate, 3),

@@ -6,24 +6,40 @@ from __future__ import annotations
 import http.client
 import time
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import orjson
 
 from kairos.bench import loadgen
 from kairos.bench.cpu import tree_cpu_s
+from kairos.bench.harness import percentiles_ms
 
 
-class Plan(Protocol):
-    @property
-    def duration_s(self) -> float: ...
+@dataclass(frozen=True)
+class Target:
+    """The API under load: where it listens, its processes' root (for their CPU), and the
+    decision requests and the bare endpoint's, ready to send."""
 
-    @property
-    def rounds(self) -> int: ...
+    base: str
+    host: str
+    port: int
+    pid: int
+    bodies: list[bytes]
+    deciding: list[bytes]
+    bare: list[bytes]
 
-    @property
-    def connections(self) -> int: ...
+    @classmethod
+    def of(cls, base: str, pid: int, bodies: list[bytes]) -> Target:
+        url = urlsplit(base)
+        return cls(
+            base,
+            url.hostname or "127.0.0.1",
+            url.port or 80,
+            pid,
+            bodies,
+            [loadgen.request("POST", "/v1/decisions", url.netloc, b) for b in bodies],
+            [loadgen.request("GET", "/healthz", url.netloc)],
+        )
 
 
 def fill_rate(base: str, bodies: list[bytes], samples: int = 200) -> tuple[float, float]:
@@ -57,23 +73,56 @@ _SETTLE_S = 0.5
 
 
 def alternating(
-    host: str, port: int, deciding: list[bytes], bare: list[bytes], plan: Plan, pid: int
+    target: Target, rounds: int, duration_s: float, connections: int
 ) -> list[tuple[Segment, Segment]]:
-    """Closed loops on the decisions and the bare endpoint in turn, `plan.rounds` times: a
-    machine whose speed drifts (other tenants, the broker's compiler) slows both alike."""
-    part = plan.duration_s / plan.rounds
-    rounds = []
-    for _ in range(plan.rounds):
+    """Closed loops on the decisions and the bare endpoint in turn, `rounds` times over
+    `duration_s` in all: a machine whose speed drifts (other tenants, the broker's compiler)
+    slows both alike."""
+    part = duration_s / rounds
+    made = []
+    for _ in range(rounds):
         pair = []
-        for requests in (deciding, bare):
-            before = tree_cpu_s(pid)
-            per_s, latencies = loadgen.closed_loop(host, port, requests, plan.connections, part)
-            after = tree_cpu_s(pid)
+        for requests in (target.deciding, target.bare):
+            before = tree_cpu_s(target.pid)
+            per_s, latencies = loadgen.closed_loop(
+                target.host, target.port, requests, connections, part
+            )
+            after = tree_cpu_s(target.pid)
             used = after - before if before is not None and after is not None else None
             pair.append(Segment(per_s, latencies, used))
             time.sleep(_SETTLE_S)
-        rounds.append((pair[0], pair[1]))
-    return rounds
+        made.append((pair[0], pair[1]))
+    return made
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The closed loops' figures: requests/s of each endpoint and their ratio, the API's CPU
+    per request of each (free of what the client and the broker take from the same cores,
+    and of their noise; one core serves 1e6 / it requests/s), the decisions' latency."""
+
+    requests_per_s: int
+    bare_requests_per_s: int
+    ratio: float
+    api_cpu_us_per_request: float | None
+    bare_api_cpu_us_per_request: float | None
+    closed_loop_p50_ms: float
+    closed_loop_p99_ms: float
+
+
+def summary(rounds: list[tuple[Segment, Segment]]) -> Summary:
+    rps = rate([decided for decided, _ in rounds])
+    bare_rps = rate([answered for _, answered in rounds])
+    closed = percentiles_ms([t for decided, _ in rounds for t in decided.latencies])
+    return Summary(
+        requests_per_s=rps,
+        bare_requests_per_s=bare_rps,
+        ratio=round(rps / bare_rps, 3) if bare_rps else 0.0,
+        api_cpu_us_per_request=cpu_us([d for d, _ in rounds]),
+        bare_api_cpu_us_per_request=cpu_us([b for _, b in rounds]),
+        closed_loop_p50_ms=closed["p50_ms"],
+        closed_loop_p99_ms=closed["p99_ms"],
+    )
 
 
 def cpu_us(segments: list[Segment]) -> float | None:

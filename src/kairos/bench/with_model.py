@@ -10,17 +10,16 @@ says (`kairos_model_info`) that it uses it.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.orm import Session
 
 from kairos.adserver import catalog as catalogs
 from kairos.bench import clicks, loadgen, loops
-from kairos.bench.harness import BenchEnv, Progress, percentiles_ms
+from kairos.bench.harness import BenchEnv, Progress
 from kairos.db import catalog as catalog_db
 from kairos.db.engine import make_engine
 from kairos.errors import KairosError
@@ -67,13 +66,7 @@ def wait_until_used(base: str, version: str, timeout_s: float = WAIT_S) -> None:
 
 
 def run(
-    env: BenchEnv,
-    topics: Topics,
-    base: str,
-    requests: list[bytes],
-    plan: DecisionsPlan,
-    progress: Progress,
-    pid: int,
+    env: BenchEnv, topics: Topics, target: loops.Target, plan: DecisionsPlan, progress: Progress
 ) -> dict[str, object] | None:
     """The closed loops again once a click model is in use."""
     if not plan.model_examples:
@@ -81,28 +74,17 @@ def run(
     progress(f"publishing a click model learnt from {plan.model_examples:,} impressions")
     database = env.workdir / "bench.db"
     version = publish(env.bootstrap, topics.models, database, plan.model_examples, plan.users)
-    wait_until_used(base, version)
-    url = urlsplit(base)
-    host, port = url.hostname or "127.0.0.1", url.port or 80
-    deciding = [loadgen.request("POST", "/v1/decisions", url.netloc, b) for b in requests]
-    bare = [loadgen.request("GET", "/healthz", url.netloc)]
-    loadgen.closed_loop(host, port, deciding, plan.connections, plan.warmup_s / 2)
-    fill_rate, dynamic_rate = loops.fill_rate(base, requests)
-    half = replace(plan, duration_s=plan.duration_s / 2, rounds=max(1, plan.rounds // 2))
-    progress(f"decisions with the model and the bare endpoint, {half.rounds} rounds")
-    rounds = loops.alternating(host, port, deciding, bare, half, pid)
-    rps = loops.rate([decided for decided, _ in rounds])
-    bare_rps = loops.rate([answered for _, answered in rounds])
-    closed = [t for decided, _ in rounds for t in decided.latencies]
+    wait_until_used(target.base, version)
+    loadgen.closed_loop(
+        target.host, target.port, target.deciding, plan.connections, plan.warmup_s / 2
+    )
+    fill_rate, dynamic_rate = loops.fill_rate(target.base, target.bodies)
+    rounds = max(1, plan.rounds // 2)
+    progress(f"decisions with the model and the bare endpoint, {rounds} rounds")
+    measured = loops.alternating(target, rounds, plan.duration_s / 2, plan.connections)
     return {
         "model_version": version,
-        "requests_per_s": rps,
-        "bare_requests_per_s": bare_rps,
-        "ratio": round(rps / bare_rps, 3) if bare_rps else 0.0,
-        "api_cpu_us_per_request": loops.cpu_us([d for d, _ in rounds]),
-        "bare_api_cpu_us_per_request": loops.cpu_us([b for _, b in rounds]),
-        "closed_loop_p50_ms": percentiles_ms(closed)["p50_ms"],
-        "closed_loop_p99_ms": percentiles_ms(closed)["p99_ms"],
+        **asdict(loops.summary(measured)),
         "fill_rate": round(fill_rate, 3),
         "dynamic_share_of_ads_served": round(dynamic_rate, 3),
     }

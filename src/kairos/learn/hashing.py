@@ -226,13 +226,10 @@ class Hasher:
             found.append((np.repeat(token_rows, len(across)), table[which].ravel(), table.ravel()))
         return found
 
-    def _block(self, owns: tuple[Example, ...]) -> _Block:
+    @cached_property
+    def _block(self) -> ByIdentity[tuple[Example, ...], _Block]:
         """The own examples of a `Joined`, hashed; remembered by the tuple's identity (a
         tuple that recurs, such as a dynamic ad's every combination, is hashed once)."""
-        return self._blocks(owns)
-
-    @cached_property
-    def _blocks(self) -> ByIdentity[tuple[Example, ...], _Block]:
         return ByIdentity(lambda owns: _Block.of([self.part(e) for e in owns]), 4096)
 
     def batch(
