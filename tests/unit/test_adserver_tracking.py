@@ -52,7 +52,7 @@ def test_tracking_urls_carry_any_value_and_verify(ad_id: str, landing: str, prod
     assert signed.urls("http://h") == {k: signed.url("http://h", k) for k in tracking.Kind}
     click = signed.url("http://h", tracking.Kind.CLICK)
     to_product_url = signed.landing_url("http://h", signer, ad_id, product)
-    assert signed.landing_url("http://h", signer, ad_id, product, click) == to_product_url
+    assert tracking.landing_click(click, signer, ad_id, product) == to_product_url
     to_product = _query(to_product_url)
     assert signer.verify(to_product, NOW.timestamp()) is tracking.Verdict.OK
     assert tracking.landing(signer, to_product) == product

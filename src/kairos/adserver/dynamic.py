@@ -28,7 +28,7 @@ ASSEMBLY, RENDERING = SECONDS.labels("assembly"), SECONDS.labels("rendering")
 
 
 def contents(
-    choice: Choice, urls: dict[str, str], product_click: Callable[[str], str]
+    choice: Choice, decision_id: str, urls: dict[str, str], product_click: Callable[[str], str]
 ) -> dict[str, Any]:
     template, combination = choice.template, choice.combination
     if template is None or combination is None:
@@ -57,7 +57,7 @@ def contents(
             out["native"] = native.render(template, combination, links)["fields"]
         if template.video is not None and choice.candidate.creative.ad_type == "video":
             ad = vast.AdInfo(
-                decision_id=choice.decision_id,
+                decision_id=decision_id,
                 ad_id=choice.candidate.ad.id,
                 creative_id=choice.candidate.creative.id,
                 title=choice.candidate.creative.name,

@@ -9,8 +9,9 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+import orjson
 
-from kairos.adserver import dynamic, tracking
+from kairos.adserver import dynamic, prerender, tracking
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
 from kairos.adserver.engine import Choice, PlacementResult
@@ -34,7 +35,7 @@ def placement_json(
     body: dict[str, Any] = {
         "placement": result.request.key,
         "placement_id": result.info.placement.id if result.info else None,
-        "ads": [ad_json(choice, result, ctx, links) for choice in result.choices],
+        "ads": [ad_answer(choice, result, ctx, links) for choice in result.choices],
         "no_fill": result.no_fill,
     }
     if explain:
@@ -47,13 +48,38 @@ def placement_json(
     return body
 
 
+def ad_answer(
+    choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
+) -> orjson.Fragment | dict[str, Any]:
+    """The ad's part of the answer (`ad_json`): its page for this candidate and combination,
+    written once as JSON, with this decision's values put in (`prerender`); made in full when
+    its contents do more with a URL than write it out, or when the decision id is not letters
+    and digits (as `engine.DecisionIds` makes them), which every format writes as they are."""
+    tail = sign(choice, result, ctx, links).tail
+    page = prerender.page(choice, links, _body)
+    ecpm = round(choice.won.bid.ecpm, 6)
+    if page is None or not choice.decision_id.isalnum():
+        return _body(choice, links, tail, choice.decision_id, ecpm, choice.propensity)
+    return orjson.Fragment(page.filled(tail, choice.decision_id, ecpm, choice.propensity))
+
+
 def ad_json(
     choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
 ) -> dict[str, Any]:
+    """The chosen ad as the answer shows it: ids, contents, signed tracking URLs, eCPM and
+    propensity (and a dynamic creative's elements)."""
+    tail = sign(choice, result, ctx, links).tail
+    ecpm = round(choice.won.bid.ecpm, 6)
+    return _body(choice, links, tail, choice.decision_id, ecpm, choice.propensity)
+
+
+def _body(
+    choice: Choice, links: Links, tail: str, decision_id: str, ecpm: Any, propensity: Any
+) -> dict[str, Any]:
+    """`ad_json` of a choice whose URLs end with `tail` (one query and signature for all)."""
     c = choice.candidate
     ids, fixed = _fixed(c)
-    signed = sign(choice, result, ctx, links)  # one query and signature for every URL
-    urls = tracking_urls(signed, links)
+    urls = tracking.urls_of(links.base_url, tail)
     contents = dict(fixed)
     if choice.combination is None:
         if html := creative_html(choice, urls["click"]):
@@ -62,19 +88,18 @@ def ad_json(
         click = urls["click"]
         made = dynamic.contents(
             choice,
+            decision_id,
             urls,
-            lambda landing: signed.landing_url(
-                links.base_url, links.signer, c.ad.id, landing, click
-            ),
+            lambda landing: tracking.landing_click(click, links.signer, c.ad.id, landing),
         )
         contents |= {k: v for k, v in made.items() if v}
     body = {
-        "decision_id": choice.decision_id,
+        "decision_id": decision_id,
         **ids,
         "contents": contents,
         "tracking": urls,
-        "ecpm": round(choice.won.bid.ecpm, 6),
-        "propensity": choice.propensity,
+        "ecpm": ecpm,
+        "propensity": propensity,
     }
     if choice.combination is not None:
         body["elements"] = choice.combination.elements

@@ -146,22 +146,30 @@ class Signed:
         named = self.tracking_urls(base)
         return {kind: named[name] for kind, name in _NAMES.items()}
 
+    @property
+    def tail(self) -> str:
+        """What every URL of the choice ends with: the query and its signature."""
+        return f"{self.query}&{SIGNATURE}={self.signature}"
+
     def tracking_urls(self, base: str) -> dict[str, str]:
         """The URL of every kind by the name a decision's response gives it."""
-        tail = f"{self.query}&{SIGNATURE}={self.signature}"
-        return {
-            "impression": f"{base}{_IMPRESSION}{tail}",
-            "viewable": f"{base}{_VIEWABLE}{tail}",
-            "click": f"{base}{_CLICK}{tail}",
-            "event": f"{base}{_EVENT}{tail}{_EVENT_NAME}",
-        }
+        return urls_of(base, self.tail)
 
-    def landing_url(self, base: str, signer: Signer, ad: str, landing: str, click: str = "") -> str:
+    def landing_url(self, base: str, signer: Signer, ad: str, landing: str) -> str:
         """The click URL of `ad` (this choice's) that lands on `landing` (a product's page)
-        instead of `u`; `click` is this choice's click URL when already made."""
-        signature = signer.landing_signature(ad, landing)
-        click = click or self.url(base, Kind.CLICK)
-        return f"{click}&{LANDING}={quoted(landing)}&{LANDING_SIGNATURE}={signature}"
+        instead of `u`."""
+        return landing_click(self.url(base, Kind.CLICK), signer, ad, landing)
+
+
+def urls_of(base: str, tail: str) -> dict[str, str]:
+    """The URL of every kind, by the name a decision's response gives it, of a choice whose
+    URLs end with `tail` (`Signed.tail`)."""
+    return {
+        "impression": f"{base}{_IMPRESSION}{tail}",
+        "viewable": f"{base}{_VIEWABLE}{tail}",
+        "click": f"{base}{_CLICK}{tail}",
+        "event": f"{base}{_EVENT}{tail}{_EVENT_NAME}",
+    }
 
 
 _PATHS = {kind: f"/v1/t/{kind.value}?" for kind in Kind}
@@ -175,6 +183,12 @@ _NAMES = {
     Kind.CLICK: "click",
     Kind.EVENT: "event",
 }
+
+
+def landing_click(click: str, signer: Signer, ad: str, landing: str) -> str:
+    """The click URL `click` of `ad` made to land on `landing` (a product's page)."""
+    signature = signer.landing_signature(ad, landing)
+    return f"{click}&{LANDING}={quoted(landing)}&{LANDING_SIGNATURE}={signature}"
 
 
 def sign(signer: Signer, fields: dict[str, str]) -> Signed:

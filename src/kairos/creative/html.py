@@ -109,6 +109,13 @@ def render_memo(template: Template, combination: Combination, links: Links) -> s
     return page.format(*urls)
 
 
+def writes_urls_whole(template: Template, combination: Combination) -> bool:
+    """Whether `render_memo` (once called for them) fills this combination's page, rendered
+    once, with the URLs as they are, so that pages differ between decisions by URLs alone."""
+    found = _memo.get((id(template), combination.identity))
+    return found is not None and found[0] is template and found[1] is not None
+
+
 def _remember(key: tuple[int, Any], template: Template, combination: Combination) -> _Found:
     checked = _checked.get(id(template))
     passed = checked[1] if checked is not None and checked[0] is template else 0
