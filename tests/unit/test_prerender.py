@@ -152,6 +152,17 @@ def as_json(answer: orjson.Fragment | dict[str, Any]) -> Any:
     return orjson.loads(orjson.dumps(answer))
 
 
+def fresh_links() -> render.Links:
+    """Links of their own: pages are kept per links, so a test starts with none."""
+    return render.Links("https://ads.example", LINKS.signer)
+
+
+def made(choice: Choice, links: render.Links, body: prerender.Body) -> prerender.Page | None:
+    """The page of a choice seen twice (the first decision writes it in full)."""
+    prerender.page(choice, links, body)
+    return prerender.page(choice, links, body)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.one_of(st.none(), st.text(max_size=20)),  # the visitor's key
@@ -170,39 +181,40 @@ def test_a_written_page_filled_in_is_the_answer_written_in_full(
         bid = Bid(bid.candidate, bid.prediction, ecpm)
         won = Won(bid, choice.won.clearing_ecpm, choice.won.cost, propensity, None)
         mine = Choice(decision_id, choice.candidate, won, choice.combination, choice.template)
-        assert as_json(render.ad_answer(mine, result, ctx, LINKS)) == as_json(
-            render.ad_json(mine, result, ctx, LINKS)
-        )
+        full = as_json(render.ad_json(mine, result, ctx, LINKS))
+        for _ in range(2):  # the first decision of an ad and combination, then its page
+            assert as_json(render.ad_answer(mine, result, ctx, LINKS)) == full
 
 
 def test_a_page_is_written_once_per_ad_and_combination_unless_it_does_more_with_a_url() -> None:
     choices, result, ctx = decided("visitor", 1)
     kinds = {c.candidate.creative.name: c for c in choices}
+    links = fresh_links()
     for name, choice in kinds.items():
-        answer = render.ad_answer(choice, result, ctx, LINKS)
-        page = prerender.page(choice, LINKS, render._body)
+        first = render.ad_answer(choice, result, ctx, links)
+        assert isinstance(first, dict)  # seen once: written in full
+        answer = render.ad_answer(choice, result, ctx, links)
+        page = prerender.page(choice, links, render._body)
         if name in {"length", "upper", "cut"}:  # written in full, every time
             assert page is None
             assert isinstance(answer, dict)
         else:
             assert page is not None
             assert isinstance(answer, orjson.Fragment)
-            assert prerender.page(choice, LINKS, render._body) is page  # kept
+            assert prerender.page(choice, links, render._body) is page  # kept
     # the page of a dynamic ad's combination writes the tail escaped in its HTML and, for a
     # video, puts the decision id in its VAST
-    whole = prerender.page(kinds["whole"], LINKS, render._body)
+    whole = prerender.page(kinds["whole"], links, render._body)
     assert whole is not None
     assert whole.escapes
     assert 2 in whole.slots
-    video = as_json(render.ad_answer(kinds["video"], result, ctx, LINKS))
+    video = as_json(render.ad_answer(kinds["video"], result, ctx, links))
     assert f"<AdServingId>{kinds['video'].decision_id}</AdServingId>" in video["contents"]["vast"]
     # another catalog's candidate (the same ad, rebuilt): a page of its own
     other = catalog()
     choice = kinds["image"]
     again = Choice(choice.decision_id, other.ads[choice.candidate.ad.id], choice.won)
-    assert prerender.page(again, LINKS, render._body) is not prerender.page(
-        choice, LINKS, render._body
-    )
+    assert made(again, links, render._body) is not prerender.page(choice, links, render._body)
 
 
 def test_numbers_are_written_as_json_numbers() -> None:
@@ -211,20 +223,52 @@ def test_numbers_are_written_as_json_numbers() -> None:
     assert orjson.loads(page.filled("t", "d", float("nan"), float("inf"))) == [None, None]
 
 
-def test_contents_that_do_more_with_a_value_than_write_it_are_written_in_full() -> None:
+def writing(write: Any, calls: list[str] | None = None) -> prerender.Body:
+    """A body that writes the tail as `write` makes it (and counts its writings)."""
+
+    def body(*args: Any) -> dict[str, Any]:
+        _, _, tail, decision_id, ecpm, propensity = args
+        if calls is not None:
+            calls.append(tail)
+        return {"t": write(tail), "d": decision_id, "e": ecpm, "p": propensity}
+
+    return body
+
+
+def image_choice() -> Choice:
     choices, _, _ = decided("visitor", 2)
     (image,) = [c for c in choices if c.candidate.creative.name == "image"]
+    return image
 
-    def body(write: Any) -> prerender.Body:
-        def made(*args: Any) -> dict[str, Any]:
-            _, _, tail, decision_id, ecpm, propensity = args
-            return {"t": write(tail), "d": decision_id, "e": ecpm, "p": propensity}
 
-        return made
-
-    kept = prerender.page(image, render.Links("https://a", LINKS.signer), body(str))
+def test_contents_that_do_more_with_a_value_than_write_it_are_written_in_full() -> None:
+    image = image_choice()
+    kept = made(image, fresh_links(), writing(str))
     assert kept is not None
     assert kept.slots == (0, 2, 3, 4)
     for write in (len, str.upper, lambda t: t[:20], lambda t: t.replace("&", "%26")):
-        links = render.Links("https://a", LINKS.signer)  # (a new one: pages are per links)
-        assert prerender.page(image, links, body(write)) is None
+        assert made(image, fresh_links(), writing(write)) is None
+
+
+def test_an_ad_seen_once_is_not_written_and_checks_stop_once_a_body_is_trusted() -> None:
+    image = image_choice()
+    calls: list[str] = []
+    body = writing(str, calls)
+    for _ in range(3):  # seen once each (links of their own): nothing written
+        assert prerender.page(image, fresh_links(), body) is None
+    assert calls == []
+    writings = []
+    for _ in range(prerender.CHECKS + 2):
+        calls.clear()
+        assert made(image, fresh_links(), body) is not None
+        writings.append(len(calls))
+    assert writings == [2] * prerender.CHECKS + [1, 1]  # checked, then trusted
+    # a body seen once to do more with a URL is checked on every page after it
+    pages: list[str] = []
+    flaky = writing(lambda t: t if len(pages) > 2 else str(len(t)), pages)
+    writings = []
+    for _ in range(prerender.CHECKS + 2):
+        before = len(pages)
+        made(image, fresh_links(), flaky)
+        writings.append(len(pages) - before)
+    assert writings == [2] * (prerender.CHECKS + 2)

@@ -4,10 +4,13 @@ marks where each decision's own values go, and filled in per decision.
 Between two decisions of the same ad (and combination), the answer differs only by the signed
 tail of its tracking URLs (written as it is, and escaped where HTML escapes it), the decision
 id, the eCPM and the propensity; writing the rest again (ids, contents, a dynamic creative's
-HTML, native fields and VAST, URLs, JSON) took a third of a decision. A page is kept only
-when two writings with different marks (of different lengths and letters) agree but for the
-marks, and its dynamic HTML, if any, is one that `html.render_memo` fills with URLs as they
-are: contents that do anything else with a URL are written in full each time.
+HTML, native fields and VAST, URLs, JSON) took a third of a decision. A page is written at an
+ad's second decision (one seen once costs what it did). It is kept only when two writings with
+different marks (of different lengths and letters) agree but for the marks (a template's
+first pages are all checked so, then, once they agreed, its others are written once, as
+`html.render_memo` trusts a body), and when its dynamic HTML, if any, is one that
+`html.render_memo` fills with URLs as they are: contents that do anything else with a URL are
+written in full each time.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from kairos.adserver.render import Links
 
 SIZE = 16_384  # pages kept (per candidate and combination); the next new one forgets them all
+CHECKS = 8  # pages of a template (or of plain creatives) checked by a second writing
 
 # `render._body`: an ad's answer for a choice whose URLs end with a tail, with the decision's
 # id, eCPM and propensity as given
@@ -87,30 +91,56 @@ _PATTERNS = tuple(  # a group: `split` keeps the marks
     re.compile("(" + "|".join(re.escape(f) for f in sorted(m.forms, key=len, reverse=True)) + ")")
     for m in _SETS
 )
-# (links, candidate, combination's elements) -> (links, candidate, template, page or None)
-_pages: dict[tuple[int, int, Any], tuple[Any, Any, Any, Page | None]] = {}
+# (links, candidate, combination's elements) -> (links, candidate, template, page, None when
+# written in full, or `_FIRST` when seen once)
+_pages: dict[tuple[int, int, Any], tuple[Any, Any, Any, Page | str | None]] = {}
+_FIRST = "seen once"
+# (body, template or None for plain creatives) -> its pages checked by a second writing, and
+# whether all agreed: -1 when one did not
+_checked: dict[tuple[int, int], tuple[Body, Any, int]] = {}
 
 
 def page(choice: Choice, links: Links, body: Body) -> Page | None:
-    """The choice's page (written at the first decision of its ad and combination), or None
-    when its contents must be written in full."""
+    """The choice's page, or None when its contents must be written in full: at the first
+    decision of its ad and combination (a page is written at the second, so that ads and
+    combinations seen once, more than `SIZE` can hold, cost no more than before), and
+    whenever they do more with a URL than write it out."""
     c, combination = choice.candidate, choice.combination
     key = (id(links), id(c), combination.identity if combination is not None else None)
     found = _pages.get(key)
     template = choice.template
     if found is None or found[0] is not links or found[1] is not c or found[2] is not template:
-        found = (links, c, template, _made(choice, links, body))
-        if len(_pages) >= SIZE:
-            _pages.clear()
-        _pages[key] = found
-    return found[3]
+        _keep(key, (links, c, template, _FIRST))
+        return None
+    made = found[3]
+    if made is _FIRST:
+        made = _made(choice, links, body)
+        _keep(key, (links, c, template, made))
+    return cast(Page | None, made)
+
+
+def _keep(key: tuple[int, int, Any], found: tuple[Any, Any, Any, Page | str | None]) -> None:
+    if len(_pages) >= SIZE and key not in _pages:
+        _pages.clear()
+    _pages[key] = found
 
 
 def _made(choice: Choice, links: Links, body: Body) -> Page | None:
-    first, second = (_written(choice, links, body, n) for n in range(len(_SETS)))
-    if first != second:  # the contents do more with a value than write it out
-        return None
+    """The page, written twice with different marks until `CHECKS` pages of its template (or
+    of plain creatives) agreed, then once; None when the two writings differ (and its
+    template is then always written twice) or its HTML does more with a URL."""
     template, combination = choice.template, choice.combination
+    trust = (id(body), id(template))
+    held = _checked.get(trust)
+    passed = held[2] if held is not None and held[0] is body and held[1] is template else 0
+    first = _written(choice, links, body, 0)
+    if passed < CHECKS:  # (-1 too: always checked)
+        agreed = first == _written(choice, links, body, 1)
+        if len(_checked) >= SIZE:
+            _checked.clear()
+        _checked[trust] = (body, template, passed + 1 if agreed and passed >= 0 else -1)
+        if not agreed:  # the contents do more with a value than write it out
+            return None
     if (
         template is not None
         and combination is not None
