@@ -73,7 +73,7 @@ class _Marks:
 
     @property
     def forms(self) -> dict[str, int]:
-        """Each mark as written, to the number of its value in `Page.format`."""
+        """Each mark as written, to the number of its value (`Page.slots`)."""
         tail = self.tail
         return {
             tail: 0,

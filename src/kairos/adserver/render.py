@@ -56,9 +56,9 @@ def ad_answer(
     its contents do more with a URL than write it out, or when the decision id is not letters
     and digits (as `engine.DecisionIds` makes them), which every format writes as they are."""
     tail = sign(choice, result, ctx, links).tail
-    page = prerender.page(choice, links, _body)
+    page = prerender.page(choice, links, _body) if choice.decision_id.isalnum() else None
     ecpm = round(choice.won.bid.ecpm, 6)
-    if page is None or not choice.decision_id.isalnum():
+    if page is None:
         return _body(choice, links, tail, choice.decision_id, ecpm, choice.propensity)
     return orjson.Fragment(page.filled(tail, choice.decision_id, ecpm, choice.propensity))
 
