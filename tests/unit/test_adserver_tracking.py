@@ -100,7 +100,7 @@ def test_each_choice_signs_the_cost_of_the_event_its_flight_pays_for() -> None:
     costs = {}
     for choice in result.choices:
         signed = render.sign(choice, result, context(), links)
-        urls = render.tracking_urls(signed, links)
+        urls = signed.tracking_urls(links.base_url)
         assert len({u.split("?", 1)[1] for u in urls.values()}) == 2  # one query (+ n= for events)
         query = _query(urls["impression"])
         assert signer.verify(query, NOW.timestamp()) is tracking.Verdict.OK

@@ -20,6 +20,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -71,7 +72,7 @@ class _Marks:
     def tail(self) -> str:
         return f"{self.word}&{self.word}"
 
-    @property
+    @cached_property
     def forms(self) -> dict[str, int]:
         """Each mark as written, to the number of its value (`Page.slots`)."""
         tail = self.tail

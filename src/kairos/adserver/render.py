@@ -174,10 +174,6 @@ _ELEMENTS: Memo[tuple[tuple[str, str], ...], str] = Memo(
 )
 
 
-def tracking_urls(signed: tracking.Signed, links: Links) -> dict[str, str]:
-    return signed.tracking_urls(links.base_url)
-
-
 def creative_html(choice: Choice, click_url: str) -> str | None:
     """Advertiser HTML as given (the tag renders it in a sandboxed frame); an image creative
     as an escaped link to the signed click URL."""
