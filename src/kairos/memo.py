@@ -53,3 +53,7 @@ class ByIdentity(Generic[T, V]):
 
     def __len__(self) -> int:
         return len(self._found)
+
+    def clear(self) -> None:
+        """Forget every object (and let it go)."""
+        self._found.clear()

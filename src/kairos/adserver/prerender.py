@@ -120,6 +120,12 @@ def page(choice: Choice, links: Links, body: Body) -> Page | None:
     return cast(Page | None, made)
 
 
+def forget() -> None:
+    """Forget every page and check (a replaced catalog's candidates and templates with them)."""
+    _pages.clear()
+    _checked.clear()
+
+
 def _keep(key: tuple[int, int, Any], found: tuple[Any, Any, Any, Page | str | None]) -> None:
     if len(_pages) >= SIZE and key not in _pages:
         _pages.clear()

@@ -133,6 +133,14 @@ def _made_fixed(c: Candidate) -> tuple[dict[str, Any], dict[str, Any]]:
 _fixed = ByIdentity(_made_fixed, 65_536)
 
 
+def forget_catalog() -> None:
+    """Forget what is remembered per candidate (its ids, contents and pages): called when a
+    server replaces its catalog, so that the old one's candidates go at once rather than when
+    the memories fill up."""
+    _fixed.clear()
+    prerender.forget()
+
+
 def sign(
     choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
 ) -> tracking.Signed:

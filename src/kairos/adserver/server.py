@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kairos.adserver import catalog as catalogs
-from kairos.adserver import delivery
+from kairos.adserver import delivery, render
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.engine import DecisionRequest, PlacementResult
 from kairos.adserver.engine import Engine as DecisionEngine
@@ -199,6 +199,9 @@ class AdServer:
             rows = catalog_db.load_catalog_rows(session)
         started = time.perf_counter()
         self.engine.catalog = catalogs.build(version=version, **vars(rows))
+        # what is remembered by the old catalog's objects goes with it, now
+        self._ads_by_digest = (None, {})
+        render.forget_catalog()
         log.info(
             "catalog loaded",
             extra=kv(
