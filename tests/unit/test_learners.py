@@ -297,3 +297,43 @@ def test_parts_hashed_apart_join_into_the_features_of_the_whole(data: st.DataObj
     model.learn_many([user | ad], np.asarray([1.0]))
     (apart,) = model.predict_proba_parts(model.part(user), [model.part(ad)])
     assert apart == pytest.approx(model.predict_proba_one(user | ad), rel=1e-12)
+
+
+_OWN_FIELDS = st.fixed_dictionaries(
+    {
+        "creative": st.sampled_from(["cr1", "cr2"]),
+        "elements": st.lists(st.sampled_from(["h=1", "h=2", "i=1", "i=2", "c=3"]), max_size=3),
+    }
+)
+
+
+@given(st.data())
+def test_margins_of_a_shared_part_joined_with_recurring_rows_are_the_whole_examples(
+    data: st.DataObject,
+) -> None:
+    # no cross of a shared field with an own one: rows are the shared part plus their own,
+    # drawn without the dense matrix; few bits, so that shared and own features share
+    # coordinates (with the columns that vary across rows and with those that do not)
+    crosses = (("elements", "elements"), ("creative", "elements"), ("topic", "topic"))
+    bits, seed = data.draw(st.sampled_from([3, 4, 8])), data.draw(st.integers(0, 9))
+    model = BayesianLogistic(BayesParams(bits=bits, crosses=crosses), seed=seed)
+    user = {k: data.draw(st.sampled_from(v)) for k, v in _FIELDS.items()}
+    own = tuple(data.draw(st.lists(_OWN_FIELDS, min_size=1, max_size=6)))
+    whole = [user | o for o in own]
+    assert model._hasher.shared_and_block(Joined(user, own)) is not None
+    exploration = data.draw(st.sampled_from([None, 0.0, 0.3, 2.0]))
+    for _ in range(3):
+        state = model._rng.bit_generator.state
+        joined = model.sample_margins(Joined(user, own), 9, exploration)
+        model._rng.bit_generator.state = state
+        plain = model.sample_margins(whole, 9, exploration)
+        assert joined.shape == plain.shape == (9, len(own))
+        assert np.allclose(joined, plain, rtol=1e-9, atol=1e-9)
+        # the weights move: what the joined draws kept of them is made again
+        clicks = data.draw(st.lists(st.integers(0, 50), min_size=len(own), max_size=len(own)))
+        model.learn_many(whole, clicks, [100] * len(own))
+    restored = BayesianLogistic.restore(model.snapshot())
+    state = restored._rng.bit_generator.state
+    joined = restored.sample_margins(Joined(user, own), 9, exploration)
+    restored._rng.bit_generator.state = state
+    assert np.allclose(joined, restored.sample_margins(whole, 9, exploration), atol=1e-9)

@@ -176,7 +176,15 @@ class Hasher:
         dense = np.bincount(where, weights=values, minlength=size)
         return dense.reshape(len(examples), len(coords)), coords
 
-    def _joined_dense(self, shared: Part, block: _Block) -> tuple[Array, Array]:
+    def shared_and_block(self, examples: Sequence[Example]) -> tuple[Part, Block] | None:
+        """A recurring `Joined`'s shared part and own block, when no feature crosses the two:
+        every row is then the shared part plus its own (None otherwise)."""
+        if not (isinstance(examples, Joined) and isinstance(examples.own, tuple)):
+            return None
+        shared, block = self.part(examples.shared), self._block(examples.own)
+        return None if self._crosses(shared, block) else (shared, block)
+
+    def _joined_dense(self, shared: Part, block: Block) -> tuple[Array, Array]:
         """`dense` of a `Joined` whose own examples are `block`'s: the bias and the shared
         part's entries summed once into a row that every row starts from, the block's own
         matrix added, then the crosses."""
@@ -194,7 +202,7 @@ class Hasher:
             np.add.at(dense, (rows, np.searchsorted(coords, indices)), 1.0)
         return dense, coords
 
-    def _joined_batch(self, shared: Part, block: _Block) -> tuple[Array, Array, Array]:
+    def _joined_batch(self, shared: Part, block: Block) -> tuple[Array, Array, Array]:
         """`batch` of a `Joined` whose own examples are `block`'s: the same entries per row,
         made with arrays."""
         n = block.size
@@ -209,7 +217,7 @@ class Hasher:
             values.append(np.ones(len(crossed)))
         return np.concatenate(rows), np.concatenate(indices), np.concatenate(values)
 
-    def _crosses(self, shared: Part, block: _Block) -> list[tuple[Array, Array, Array]]:
+    def _crosses(self, shared: Part, block: Block) -> list[tuple[Array, Array, Array]]:
         """The crosses of the shared part's tokens with the block's, per pair of fields:
         each entry's row and index, and the distinct indices (each distinct own token's
         crosses hashed once)."""
@@ -227,10 +235,10 @@ class Hasher:
         return found
 
     @cached_property
-    def _block(self) -> ByIdentity[tuple[Example, ...], _Block]:
+    def _block(self) -> ByIdentity[tuple[Example, ...], Block]:
         """The own examples of a `Joined`, hashed; remembered by the tuple's identity (a
         tuple that recurs, such as a dynamic ad's every combination, is hashed once)."""
-        return ByIdentity(lambda owns: _Block.of([self.part(e) for e in owns]), 4096)
+        return ByIdentity(lambda owns: Block.of([self.part(e) for e in owns]), 4096)
 
     def batch(
         self, examples: Sequence[Example]
@@ -287,7 +295,7 @@ class Joined(Sequence[Example]):
 
 
 @dataclass(frozen=True)
-class _Block:
+class Block:
     """Own parts of `Joined` examples as arrays: each entry's row, index and value, and per
     field of tokens, its distinct tokens and each occurrence's row and token number."""
 
@@ -310,7 +318,7 @@ class _Block:
         return matrix
 
     @classmethod
-    def of(cls, parts: Sequence[Part]) -> _Block:
+    def of(cls, parts: Sequence[Part]) -> Block:
         rows = [row for row, part in enumerate(parts) for _ in part.indices]
         tokens: dict[str, tuple[list[str], Array, Array]] = {}
         for name in {name for part in parts for name in part.tokens}:
