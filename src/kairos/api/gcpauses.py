@@ -3,7 +3,7 @@
 A collection stops every request of the process while it runs; its length depends on how many
 objects there are to scan, so the thresholds trade CPU for tail latency. A collection of the
 oldest generation scans everything the process made since start-up, the ad server's memories
-included: 50-100 ms on a warm decision server, where a young one takes under a millisecond.
+included: 20-50 ms on a warm decision server, where a young one takes under a millisecond.
 So the serving defaults make automatic full collections rare (the third threshold) and run
 one every few minutes instead (`full_collections`): cycles that grew old are still freed, and
 a fixed-rate load meets one such pause in minutes, not one every half-minute. Prometheus gets
