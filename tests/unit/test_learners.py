@@ -311,16 +311,17 @@ _OWN_FIELDS = st.fixed_dictionaries(
 def test_margins_of_a_shared_part_joined_with_recurring_rows_are_the_whole_examples(
     data: st.DataObject,
 ) -> None:
-    # no cross of a shared field with an own one: rows are the shared part plus their own,
-    # drawn without the dense matrix; few bits, so that shared and own features share
-    # coordinates (with the columns that vary across rows and with those that do not)
-    crosses = (("elements", "elements"), ("creative", "elements"), ("topic", "topic"))
+    # rows drawn as the shared part plus their own (and the crosses of the two), without the
+    # dense matrix; few bits, so that shared, own and crossed features share coordinates
+    # (with the columns that vary across rows and with those that do not)
+    within = (("elements", "elements"), ("creative", "elements"), ("topic", "topic"))
+    across = (("topic", "elements"), ("device", "creative"), ("elements", "topic"))
+    crosses = data.draw(st.sampled_from([within, within + across, across]))
     bits, seed = data.draw(st.sampled_from([3, 4, 8])), data.draw(st.integers(0, 9))
     model = BayesianLogistic(BayesParams(bits=bits, crosses=crosses), seed=seed)
     user = {k: data.draw(st.sampled_from(v)) for k, v in _FIELDS.items()}
     own = tuple(data.draw(st.lists(_OWN_FIELDS, min_size=1, max_size=6)))
     whole = [user | o for o in own]
-    assert model._hasher.shared_and_block(Joined(user, own)) is not None
     exploration = data.draw(st.sampled_from([None, 0.0, 0.3, 2.0]))
     for _ in range(3):
         state = model._rng.bit_generator.state

@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from kairos.learn import draws as draws_
 from kairos.learn.hashing import Block, Example, Hasher, Part
 
 Array = np.ndarray[Any, Any]
 TUPLES = ("crosses", "scales")  # parameters that JSON turns into lists
 DENSE_NEWTON = 300  # batches touching at most this many weights take full Newton steps
-OWNS = 4096  # blocks' own spreads kept per model (then forgotten at once)
+OWNS = 4096  # blocks' parts of the draws kept per model (then forgotten at once)
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ class BayesianLogistic:
     _q: Array = field(init=False, repr=False)
     _hasher: Hasher = field(init=False, repr=False)
     _rng: np.random.Generator = field(init=False, repr=False)
-    # blocks' own spreads (`_Own`) by the block's identity, while the weights last
-    _owns: dict[int, tuple[Block, _Own]] = field(
+    # what draws need of a block (`draws.Own`) by its identity, while the weights last
+    _owns: dict[int, tuple[Block, draws_.Own]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
@@ -120,8 +121,8 @@ class BayesianLogistic:
             return np.zeros((draws, 0))
         scale = self.params.exploration if exploration is None else exploration
         joined = self._hasher.shared_and_block(xs)
-        if joined is not None:  # one shared part and a recurring block: no matrix to make
-            return self._joined_margins(*joined, draws, scale)
+        if joined is not None and not joined[2]:  # no matrix of the rows (`learn.draws`)
+            return self._joined_margins(joined[0], joined[1], draws, scale)
         dense, coords = self._dense(xs)
         mean = dense @ self._m[coords]
         spread = scale**2 / self._q[coords]
@@ -152,40 +153,22 @@ class BayesianLogistic:
         return chosen, propensity
 
     def _joined_margins(self, shared: Part, block: Block, draws: int, scale: float) -> Array:
-        """`sample_margins` of a shared part joined with each row of a block: the same draws
-        from the block's own spread (`_Own`, made once per block while the weights last) and
-        the shared part's mean and constant spread, without the dense matrix of every row."""
-        own = self._own(block)
-        m, q = self._m, self._q
+        """`sample_margins` of a shared part joined with each row of a block, no feature
+        crossing the two (`learn.draws`): the same draws, the block's part made once per
+        block while the weights last."""
         head: dict[int, float] = {0: 1.0}  # the bias and the shared part, by coordinate
         for index, value in zip(shared.indices, shared.values, strict=True):
             head[index] = head.get(index, 0.0) + value
-        base = 0.0
-        alike = own.constant_sum  # sum of value^2 / q over the coordinates alike in every row
-        loads = own.loads * scale
-        for index, value in head.items():
-            base += value * float(m[index])
-            varying = own.varying.get(index)
-            if varying is not None:  # a column that varies, shifted alike in every row
-                column, deviation = varying
-                loads[:, column] += value * deviation * scale
-                continue
-            found = own.constant.get(index)
-            if found is None:
-                alike += value * value / float(q[index])
-            else:
-                b, inverse_q = found
-                alike += ((b + value) ** 2 - b * b) * inverse_q
-        common = scale * math.sqrt(max(alike, 0.0))
+        mean, loads, common = draws_.spread(self._own(block), head, self._m, self._q, scale)
         normal = self._rng.standard_normal((draws, loads.shape[1] + 1))
-        return np.asarray(base + own.mean + normal[:, 1:] @ loads.T + normal[:, :1] * common)
+        return np.asarray(mean + normal[:, 1:] @ loads.T + normal[:, :1] * common)
 
-    def _own(self, block: Block) -> _Own:
+    def _own(self, block: Block) -> draws_.Own:
         found = self._owns.get(id(block))
         if found is None or found[0] is not block:
             if len(self._owns) >= OWNS:
                 self._owns.clear()
-            found = self._owns[id(block)] = (block, _Own.of(block, self._m, self._q))
+            found = self._owns[id(block)] = (block, draws_.Own.of(block, self._m, self._q))
         return found[1]
 
     def allocate(
@@ -288,42 +271,6 @@ class BayesianLogistic:
             model._m, model._q = stored["m"].copy(), stored["q"].copy()
         model.seen = meta["seen"]
         return model
-
-
-@dataclass(frozen=True)
-class _Own:
-    """What draws over a block's rows need of the block, with a model's weights: its rows'
-    mean margins, the columns that vary across rows (their values over the weights'
-    deviations), and the columns alike in every row (each one's value and 1/q)."""
-
-    mean: Array
-    loads: Array
-    varying: dict[int, tuple[int, float]]  # coordinate -> its column of `loads`, 1/sqrt(q)
-    constant: dict[int, tuple[float, float]]  # coordinate -> its value in every row, 1/q
-    constant_sum: float
-
-    @classmethod
-    def of(cls, block: Block, m: Array, q: Array) -> _Own:
-        matrix, coords = block.matrix, block.distinct
-        varies = (matrix != matrix[0]).any(axis=0)
-        inverse_q = 1.0 / q[coords]
-        deviations = np.sqrt(inverse_q[varies])
-        constant = {
-            int(c): (float(b), float(iq))
-            for c, b, iq in zip(
-                coords[~varies], matrix[0, ~varies], inverse_q[~varies], strict=True
-            )
-        }
-        return cls(
-            mean=matrix @ m[coords],
-            loads=matrix[:, varies] * deviations,
-            varying={
-                int(c): (column, float(d))
-                for column, (c, d) in enumerate(zip(coords[varies], deviations, strict=True))
-            },
-            constant=constant,
-            constant_sum=sum(b * b * iq for b, iq in constant.values()),
-        )
 
 
 def _sigmoid(margin: Array) -> Array:

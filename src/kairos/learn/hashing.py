@@ -176,13 +176,15 @@ class Hasher:
         dense = np.bincount(where, weights=values, minlength=size)
         return dense.reshape(len(examples), len(coords)), coords
 
-    def shared_and_block(self, examples: Sequence[Example]) -> tuple[Part, Block] | None:
-        """A recurring `Joined`'s shared part and own block, when no feature crosses the two:
-        every row is then the shared part plus its own (None otherwise)."""
+    def shared_and_block(
+        self, examples: Sequence[Example]
+    ) -> tuple[Part, Block, list[tuple[Array, Array, Array]]] | None:
+        """A recurring `Joined`'s shared part, own block and the crosses of the two (`_crosses`);
+        None for other examples."""
         if not (isinstance(examples, Joined) and isinstance(examples.own, tuple)):
             return None
         shared, block = self.part(examples.shared), self._block(examples.own)
-        return None if self._crosses(shared, block) else (shared, block)
+        return shared, block, self._crosses(shared, block)
 
     def _joined_dense(self, shared: Part, block: Block) -> tuple[Array, Array]:
         """`dense` of a `Joined` whose own examples are `block`'s: the bias and the shared
