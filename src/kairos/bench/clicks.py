@@ -21,6 +21,10 @@ from kairos.stream.decay import Decayed
 from kairos.stream.features import FeatureConfig, UserFeatures, snapshot
 
 BATCH = 2_000  # impressions learnt at a time
+# when the synthetic impressions happen: the visitors' features include the local hour and the
+# weekday, so a model trained at the hour of each run would differ from run to run (and with it
+# which ads win with a model); at one fixed moment every run trains the same model
+TRAINED_AT = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
 def topic(c: Candidate) -> str:
@@ -50,7 +54,7 @@ def trained(candidates: Sequence[Candidate], examples: int, users: int) -> Bayes
     a visitor clicks 10 % of the ads of a topic of theirs and 1 % of the others."""
     rng = random.Random(5)
     model = BayesianLogistic(click_params())
-    now = datetime.now(UTC)
+    now = TRAINED_AT
     for start in range(0, examples, BATCH):
         xs, ys = [], []
         for _ in range(min(BATCH, examples - start)):
