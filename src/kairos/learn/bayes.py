@@ -121,9 +121,12 @@ class BayesianLogistic:
             return np.zeros((draws, 0))
         scale = self.params.exploration if exploration is None else exploration
         joined = self._hasher.shared_and_block(xs)
-        if joined is not None and not joined[2]:  # no matrix of the rows (`learn.draws`)
+        if joined is None:
+            dense, coords = self._dense(xs)
+        elif not joined[2]:  # no cross of the shared part with the rows: no matrix of them
             return self._joined_margins(joined[0], joined[1], draws, scale)
-        dense, coords = self._dense(xs)
+        else:  # (the parts and crosses already made)
+            dense, coords = self._hasher.joined_dense(*joined)
         mean = dense @ self._m[coords]
         spread = scale**2 / self._q[coords]
         alike = (dense == dense[0]).all(axis=0)

@@ -168,7 +168,8 @@ class Hasher:
         """The examples as a dense (len(examples), coordinates) matrix over the coordinates
         they use, in increasing order, and those coordinates."""
         if isinstance(examples, Joined) and isinstance(examples.own, tuple):
-            return self._joined_dense(self.part(examples.shared), self._block(examples.own))
+            shared, block = self.part(examples.shared), self._block(examples.own)
+            return self.joined_dense(shared, block, self._crosses(shared, block))
         rows, idx, values = self.batch(examples)
         coords = np.unique(idx)
         size = len(examples) * len(coords)  # (summed in order, as `np.add.at` would)
@@ -186,12 +187,13 @@ class Hasher:
         shared, block = self.part(examples.shared), self._block(examples.own)
         return shared, block, self._crosses(shared, block)
 
-    def _joined_dense(self, shared: Part, block: Block) -> tuple[Array, Array]:
-        """`dense` of a `Joined` whose own examples are `block`'s: the bias and the shared
-        part's entries summed once into a row that every row starts from, the block's own
-        matrix added, then the crosses."""
+    def joined_dense(
+        self, shared: Part, block: Block, crosses: list[tuple[Array, Array, Array]]
+    ) -> tuple[Array, Array]:
+        """`dense` of a `Joined` whose own examples are `block`'s (`shared_and_block`): the
+        bias and the shared part's entries summed once into a row that every row starts from,
+        the block's own matrix added, then the crosses."""
         head = np.asarray([0, *shared.indices], dtype=np.intp)
-        crosses = self._crosses(shared, block)
         used = [head, block.distinct, *(table for _, _, table in crosses)]
         coords = np.unique(np.concatenate(used))
         width = len(coords)
