@@ -55,11 +55,11 @@ def ad_answer(
     written once as JSON, with this decision's values put in (`prerender`); made in full when
     its contents do more with a URL than write it out, or when the decision id is not letters
     and digits (as `engine.DecisionIds` makes them), which every format writes as they are."""
-    tail = sign(choice, result, ctx, links).tail
     page = prerender.page(choice, links, _body) if choice.decision_id.isalnum() else None
-    ecpm = round(choice.won.bid.ecpm, 6)
     if page is None:
-        return _body(choice, links, tail, choice.decision_id, ecpm, choice.propensity)
+        return ad_json(choice, result, ctx, links)
+    tail = sign(choice, result, ctx, links).tail
+    ecpm = round(choice.won.bid.ecpm, 6)
     return orjson.Fragment(page.filled(tail, choice.decision_id, ecpm, choice.propensity))
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from kairos.learn import draws as draws_
 from kairos.learn.hashing import Block, Example, Hasher, Part
+from kairos.memo import ByIdentity
 
 Array = np.ndarray[Any, Any]
 TUPLES = ("crosses", "scales")  # parameters that JSON turns into lists
@@ -57,9 +58,7 @@ class BayesianLogistic:
     _hasher: Hasher = field(init=False, repr=False)
     _rng: np.random.Generator = field(init=False, repr=False)
     # what draws need of a block (`draws.Own`) by its identity, while the weights last
-    _owns: dict[int, tuple[Block, draws_.Own]] = field(
-        init=False, repr=False, compare=False, default_factory=dict
-    )
+    _owns: ByIdentity[Block, draws_.Own] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._hasher = Hasher(self.params.bits, self.params.crosses, scales=self.params.scales)
@@ -67,6 +66,7 @@ class BayesianLogistic:
         self._q = np.full(self._hasher.size, float(self.params.prior_precision))
         self._q[0] = self.params.bias_precision
         self._rng = np.random.default_rng(self.seed)
+        self._owns = ByIdentity(lambda block: draws_.Own.of(block, self._m, self._q), OWNS)
 
     # -- prediction -------------------------------------------------------------------------
 
@@ -162,17 +162,9 @@ class BayesianLogistic:
         head: dict[int, float] = {0: 1.0}  # the bias and the shared part, by coordinate
         for index, value in zip(shared.indices, shared.values, strict=True):
             head[index] = head.get(index, 0.0) + value
-        mean, loads, common = draws_.spread(self._own(block), head, self._m, self._q, scale)
+        mean, loads, common = draws_.spread(self._owns(block), head, self._m, self._q, scale)
         normal = self._rng.standard_normal((draws, loads.shape[1] + 1))
         return np.asarray(mean + normal[:, 1:] @ loads.T + normal[:, :1] * common)
-
-    def _own(self, block: Block) -> draws_.Own:
-        found = self._owns.get(id(block))
-        if found is None or found[0] is not block:
-            if len(self._owns) >= OWNS:
-                self._owns.clear()
-            found = self._owns[id(block)] = (block, draws_.Own.of(block, self._m, self._q))
-        return found[1]
 
     def allocate(
         self,

@@ -167,9 +167,9 @@ class Hasher:
     def dense(self, examples: Sequence[Example]) -> tuple[Array, Array]:
         """The examples as a dense (len(examples), coordinates) matrix over the coordinates
         they use, in increasing order, and those coordinates."""
-        if isinstance(examples, Joined) and isinstance(examples.own, tuple):
-            shared, block = self.part(examples.shared), self._block(examples.own)
-            return self.joined_dense(shared, block, self._crosses(shared, block))
+        joined = self.shared_and_block(examples)
+        if joined is not None:
+            return self.joined_dense(*joined)
         rows, idx, values = self.batch(examples)
         coords = np.unique(idx)
         size = len(examples) * len(coords)  # (summed in order, as `np.add.at` would)
