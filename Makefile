@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JARS   := .kairos/kafka/libs/.pom-sha256
 POM    := src/kairos/kafka/resources/pom.xml
+# the compiled decision path (Rust): built with cargo into the virtualenv
+NATIVE := native/pyproject.toml native/Cargo.toml native/Cargo.lock native/kairos_native.pyi \
+	$(wildcard native/src/*.rs)
 
 .PHONY: setup run test lint format bench clean help constraints
 
@@ -20,7 +23,7 @@ setup: $(STAMP) $(JARS)
 # constraints.txt pins every Python package to the versions the suite last passed with, so a
 # clean checkout installs exactly what was tested (refresh it with `make constraints`).
 # The virtualenv is made again when the interpreter scripts/python.sh picks has changed.
-$(STAMP): pyproject.toml constraints.txt scripts/ensure-system.sh scripts/python.sh
+$(STAMP): pyproject.toml constraints.txt scripts/ensure-system.sh scripts/python.sh $(NATIVE)
 	scripts/ensure-system.sh
 	python="$$(scripts/python.sh)"; \
 	if [ ! -x $(BIN)/python ] || [ "$$(cat $(VENV)/.interpreter 2>/dev/null)" != "$$python" ]; then \
@@ -28,6 +31,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/ensure-system.sh scripts/python
 	fi
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	PATH="$$PATH:$$HOME/.cargo/bin" $(BIN)/python -m pip install -q --force-reinstall --no-deps ./native
 	touch $(STAMP)
 
 constraints: setup
@@ -63,4 +67,4 @@ bench: setup
 	$(BIN)/kairos bench personalize --json bench-results/personalize.json
 
 clean:
-	rm -rf $(VENV) .kairos .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .kairos .pytest_cache .mypy_cache .ruff_cache native/target

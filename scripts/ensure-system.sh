@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system packages Kairos needs (Java 17+ for the broker, Maven for its jars,
 # Debian's python3 with its venv module, redis-server for the Redis feature store's tests and
-# benchmark) from Debian's packages when they are missing. Quick when present.
+# benchmark, a Rust toolchain for the compiled decision path in native/) from Debian's
+# packages when they are missing. Quick when present.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+# cargo: rustup's (~/.cargo/bin) or Debian's
+command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || missing+=(cargo)
 # Debian's own python3 (see scripts/python.sh) with its venv module, unless told another
 if [ -z "${KAIROS_PYTHON:-}" ]; then
   /usr/bin/python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3 python3-venv)

@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         description="Rescore this many best candidates per request with the user's features "
         "(0: the model scores ads once per catalog and model)",
     )
+    native: bool = Field(
+        default=True,
+        description="Write ads' answers with the compiled decision path (`kairos_native`, "
+        "built by `make setup`) where it is installed; false: in Python (the same bytes)",
+    )
     gc_thresholds: tuple[int, int, int] = Field(
         default=(700, 10, 1000),
         description="The API's garbage-collector thresholds (generations 0, 1, 2; start-up "

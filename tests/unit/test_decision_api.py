@@ -335,3 +335,34 @@ def test_decisions_are_answered_ahead_of_routing_like_the_route_answers(
     start, answer = asyncio.run(call("/v1/decisions", b"", b"x" * (4 * 1024 * 1024 + 1)))
     assert start["status"] == 413
     assert msgspec.json.decode(answer["body"])["error"] == "payload_too_large"
+
+
+def test_keyword_targeting_reads_the_keywords_named_and_the_page_url_words(
+    settings: Settings, sink: MemorySink, engine: Engine
+) -> None:
+    with Session(engine) as session, session.begin():
+        catalog_db.insert(
+            session,
+            Flight(
+                id="f-tents",
+                campaign_id="c1",
+                name="tents",
+                start=START,
+                price=9.0,
+                targeting=Targeting(keywords=["tents"], exclude_keywords=["sale"]),
+            ),
+        )
+        catalog_db.insert(session, Ad(id="ad-tents", flight_id="f-tents", creative_id="cr-eco"))
+    pages = [
+        ({"page_url": "https://news.example/outdoor/tents-guide"}, "ad-tents"),
+        ({"page_url": "https://news.example/outdoor/stoves"}, "ad-all"),
+        ({"keywords": ["Tents"]}, "ad-tents"),  # named, in any case
+        ({"page_url": "https://news.example/stoves", "keywords": ["TENTS"]}, "ad-tents"),
+        ({"page_url": "https://news.example/tents/sale"}, "ad-all"),  # an excluded word
+        ({"page_url": "https://news.example/tents", "keywords": ["sale"]}, "ad-all"),
+    ]
+    with TestClient(create_app(settings, sink=sink, engine=engine)) as client:
+        for _ in range(2):  # the second time, each page as remembered
+            for page, ad in pages:
+                placements = decide(client, placements=[{"placement": "top"}], **page)
+                assert placements["placements"][0]["ads"][0]["ad_id"] == ad, page

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,8 @@ from kairos.creative.model import Product, Slot, SlotKind, Template, Video
 
 NOW = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 LINKS = render.Links("https://ads.example", tracking.Signer(b"k" * 32))
+# the same answers written without the compiled path (`adserver.native`)
+PYTHON_LINKS = render.Links("https://ads.example", tracking.Signer(b"k" * 32, compiled=False))
 
 # a body that writes its URLs out (one escaped in an attribute, one in text), and products
 WHOLE = (
@@ -171,8 +174,14 @@ def made(choice: Choice, links: render.Links, body: prerender.Body) -> prerender
     st.floats(allow_nan=False, allow_infinity=False, width=64),  # the eCPM
     st.floats(min_value=0, max_value=1),  # the propensity
 )
+@pytest.mark.parametrize("links", [LINKS, PYTHON_LINKS], ids=["compiled", "python"])
 def test_a_written_page_filled_in_is_the_answer_written_in_full(
-    user: str | None, seed: int, decision_id: str, ecpm: float, propensity: float
+    links: render.Links,
+    user: str | None,
+    seed: int,
+    decision_id: str,
+    ecpm: float,
+    propensity: float,
 ) -> None:
     choices, result, ctx = decided(user, seed)
     assert {c.candidate.ad.id for c in choices} == {a.ad.id for a in CATALOG.ads.values()}
@@ -181,9 +190,9 @@ def test_a_written_page_filled_in_is_the_answer_written_in_full(
         bid = Bid(bid.candidate, bid.prediction, ecpm)
         won = Won(bid, choice.won.clearing_ecpm, choice.won.cost, propensity, None)
         mine = Choice(decision_id, choice.candidate, won, choice.combination, choice.template)
-        full = as_json(render.ad_json(mine, result, ctx, LINKS))
+        full = as_json(render.ad_json(mine, result, ctx, links))
         for _ in range(2):  # the first decision of an ad and combination, then its page
-            assert as_json(render.ad_answer(mine, result, ctx, LINKS)) == full
+            assert as_json(render.ad_answer(mine, result, ctx, links)) == full
 
 
 def test_a_page_is_written_once_per_ad_and_combination_unless_it_does_more_with_a_url() -> None:
@@ -245,7 +254,7 @@ def test_contents_that_do_more_with_a_value_than_write_it_are_written_in_full() 
     image = image_choice()
     kept = made(image, fresh_links(), writing(str))
     assert kept is not None
-    assert kept.slots == (0, 2, 3, 4)
+    assert kept.slots == bytes((0, 2, 3, 4))
     for write in (len, str.upper, lambda t: t[:20], lambda t: t.replace("&", "%26")):
         assert made(image, fresh_links(), writing(write)) is None
 

@@ -46,7 +46,7 @@ class Page:
     two as JSON numbers)."""
 
     pieces: tuple[str, ...]  # one more than the gaps
-    slots: tuple[int, ...]
+    slots: bytes
     escapes: bool  # whether it writes the tail escaped
 
     def filled(self, tail: str, decision_id: str, ecpm: float, propensity: float) -> str:
@@ -165,7 +165,7 @@ def _written(choice: Choice, links: Links, body: Body, n: int) -> Page:
         body(choice, links, marks.tail, f"d{marks.word}d", f"e{marks.word}e", f"p{marks.word}p")
     ).decode()
     parts = pattern.split(written)  # text, a mark, text, …, text
-    slots = tuple(forms[mark] for mark in parts[1::2])
+    slots = bytes(forms[mark] for mark in parts[1::2])
     return Page(tuple(parts[0::2]), slots, 1 in slots)
 
 

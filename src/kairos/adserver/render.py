@@ -58,8 +58,13 @@ def ad_answer(
     page = prerender.page(choice, links, _body) if choice.decision_id.isalnum() else None
     if page is None:
         return ad_json(choice, result, ctx, links)
-    tail = sign(choice, result, ctx, links).tail
+    fields = tail_fields(choice, result, ctx, links)
     ecpm = round(choice.won.bid.ecpm, 6)
+    writer = links.signer.native
+    if writer is not None:  # compiled: the same bytes
+        propensity = float(choice.propensity)
+        return orjson.Fragment(writer.page(page.pieces, page.slots, *fields, ecpm, propensity))
+    tail = links.signer.signed(*fields).tail
     return orjson.Fragment(page.filled(tail, choice.decision_id, ecpm, choice.propensity))
 
 
@@ -144,32 +149,32 @@ def forget_catalog() -> None:
 def sign(
     choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
 ) -> tracking.Signed:
-    """The fields every tracking URL of a choice carries, signed once for all of them: the
-    decision (d), ad (a), elements (el), consent (g), user (k), the cost of the event the
-    flight pays for (mc or mi), the placement (p), the landing page (u) and the expiry (x), in
-    canonical order (by name): `tracking.sign` of the same fields, written out directly."""
+    """The fields every tracking URL of a choice carries, signed once for all of them."""
+    return links.signer.signed(*tail_fields(choice, result, ctx, links))
+
+
+def tail_fields(
+    choice: Choice, result: PlacementResult, ctx: RequestContext, links: Links
+) -> tracking.TailFields:
+    """A choice's tracking fields: the decision (d), ad (a), elements (el), consent (g), user
+    (k), the cost of the event the flight pays for (mc or mi), the placement (p), the landing
+    page (u) and the expiry (x)."""
     c = choice.candidate
-    q = tracking.quoted
-    ad, decision, user = c.ad.id, choice.decision_id, ctx.user_key or ""
-    consent = "1" if ctx.personalization else "0"
-    placement = result.info.placement.id if result.info else ""
-    landing = c.creative.click_url or ""
-    expires = str(int(ctx.timestamp() + links.ttl_s))  # digits: as they are in the query
-    elements = elements_q = cost = cost_q = ""  # when there are any: "&el=…", "&mi=…"
-    if choice.combination is not None:  # impressions and clicks say what was shown
-        text = _ELEMENTS[choice.combination.identity]
-        elements, elements_q = f"&el={text}", f"&el={q(text)}"
-    charged = _CHARGED.get(c.flight.rate_type)  # mc or mi: the event the flight pays for
-    if charged is not None and choice.won.cost:
-        text = str(choice.won.cost)
-        cost, cost_q = f"&{charged}={text}", f"&{charged}={q(text)}"
-    return tracking.Signed(
-        f"a={q(ad)}&d={q(decision)}{elements_q}&g={consent}&k={q(user)}{cost_q}"
-        f"&p={q(placement)}&u={q(landing)}&x={expires}",
-        links.signer.sign_canonical(
-            f"a={ad}&d={decision}{elements}&g={consent}&k={user}{cost}&p={placement}"
-            f"&u={landing}&x={expires}"
-        ),
+    combination = choice.combination  # impressions and clicks say what was shown
+    elements = _ELEMENTS[combination.identity] if combination is not None else None
+    charged = _CHARGED.get(c.flight.rate_type, "")  # mc or mi: the event the flight pays for
+    cost = str(choice.won.cost) if charged and choice.won.cost else ""
+    return (
+        c.ad.id,
+        choice.decision_id,
+        elements,
+        ctx.personalization,
+        ctx.user_key or "",
+        charged if cost else "",
+        cost,
+        result.info.placement.id if result.info else "",
+        c.creative.click_url or "",
+        int(ctx.timestamp() + links.ttl_s),
     )
 
 

@@ -23,10 +23,14 @@ import re
 from binascii import b2a_base64
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from kairos.adserver import native
 from kairos.memo import Memo
+
+if TYPE_CHECKING:
+    from kairos_native import Writer
 
 SIGNATURE = "s"
 NAME = "n"  # a custom event's name: chosen by the page, so not signed
@@ -52,12 +56,22 @@ class Verdict(StrEnum):
     EXPIRED = "expired"  # ours, but too old to count
 
 
+# a choice's tracking fields, as `Signer.signed` and the compiled writer take them: ad,
+# decision, elements (None: not a combination), consent, user ("" for none), the name of the
+# cost charged ("mc", "mi"; "" for none), that cost, placement, landing page ("" for none),
+# expiry
+TailFields = tuple[str, str, str | None, bool, str, str, str, str, str, int]
+
+
 @dataclass(frozen=True)
 class Signer:
     """HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once: each
-    signature then costs two hash copies instead of a fresh HMAC set-up."""
+    signature then costs two hash copies instead of a fresh HMAC set-up. With `compiled`,
+    `native` is the compiled writer of the same signatures (None where it is not built)."""
 
     key: bytes
+    compiled: bool = True
+    native: Writer | None = field(init=False, repr=False, compare=False)
     _pads: tuple[Any, Any] = field(init=False, repr=False, compare=False)
     # (ad, product page) -> its landing signature: the decision path signs the same ones
     _landings: Memo[tuple[str, str], str] = field(init=False, repr=False, compare=False)
@@ -72,6 +86,7 @@ class Signer:
             lambda pair: self.sign_canonical(_landing_message(*pair)), _LANDINGS_SIZE
         )
         object.__setattr__(self, "_landings", landings)
+        object.__setattr__(self, "native", native.writer(self.key) if self.compiled else None)
 
     def signature(self, fields: dict[str, str]) -> str:
         return self.sign_canonical(
@@ -84,6 +99,25 @@ class Signer:
         inner.update(canonical.encode())
         outer.update(inner.digest())
         return b2a_base64(outer.digest()[:18], newline=False).translate(_URLSAFE).decode()
+
+    def signed(self, *fields: *TailFields) -> Signed:
+        """A choice's fields (`TailFields`) signed: its query, values escaped, and the signature
+        of the same fields as they are, both in canonical order (by name)."""
+        ad, decision, elements, consent, user, charged, cost, placement, landing, expires = fields
+        q, g, x = quoted, "1" if consent else "0", str(expires)
+        shown = shown_q = ""  # "&el=…" when a combination was shown
+        if elements is not None:
+            shown, shown_q = f"&el={elements}", f"&el={q(elements)}"
+        paid = paid_q = ""  # "&mc=…" or "&mi=…" when the flight pays for an event
+        if charged:
+            paid, paid_q = f"&{charged}={cost}", f"&{charged}={q(cost)}"
+        return Signed(
+            f"a={q(ad)}&d={q(decision)}{shown_q}&g={g}&k={q(user)}{paid_q}"
+            f"&p={q(placement)}&u={q(landing)}&x={x}",
+            self.sign_canonical(
+                f"a={ad}&d={decision}{shown}&g={g}&k={user}{paid}&p={placement}&u={landing}&x={x}"
+            ),
+        )
 
     def landing_signature(self, ad: str, landing: str) -> str:
         """The signature that lets a click URL of `ad` land on `landing` (remembered)."""

@@ -90,7 +90,10 @@ def create_app(
             active_engine,
             ingestor,
             adserver=adserver,
-            links=Links(settings.resolved_public_url, Signer(runtime.tracking_key(settings))),
+            links=Links(
+                settings.resolved_public_url,
+                Signer(runtime.tracking_key(settings), settings.native),
+            ),
             topics=runtime.topics(settings),
             pseudonymize=pseudonymizer,
             geo=geo,

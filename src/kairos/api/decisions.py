@@ -32,6 +32,7 @@ from kairos.domain.events import Consent
 from kairos.domain.identity import truncate_ip
 from kairos.errors import KairosError
 from kairos.kafka.sink import Message
+from kairos.memo import Memo
 from kairos.stream.enrich import device_of, page_context
 from kairos.stream.features import FeatureConfig, snapshot
 
@@ -171,8 +172,7 @@ def _context(
     device = device_of(wanted.user_agent or user_agent)
     ip = truncate_ip(wanted.ip or client)
     geo = svc.geo(ip)
-    page = page_context(wanted.page_url, None, (), tuple(k.lower() for k in wanted.keywords))
-    keywords = frozenset({*page.keywords, *(k.lower() for k in wanted.keywords)})
+    keywords = _PAGE_KEYWORDS[(wanted.page_url, tuple(wanted.keywords))]
     ctx = RequestContext(
         now=now,
         user_key=user_key,
@@ -188,6 +188,17 @@ def _context(
         features=snapshot(features, now, _FEATURES) if features is not None else {},
     )
     return ctx, features
+
+
+def _page_keywords(page: tuple[str | None, tuple[str, ...]]) -> frozenset[str]:
+    """A page's keywords for targeting: those the request names and its URL's words."""
+    url, named = page
+    lowered = tuple(k.lower() for k in named)
+    return frozenset({*page_context(url, None, (), lowered).keywords, *lowered})
+
+
+# (page URL, keywords named) -> `_page_keywords`: a page is asked for by many visitors
+_PAGE_KEYWORDS = Memo(_page_keywords, 16_384)
 
 
 def _log(svc: Services, records: list[Any]) -> None:
