@@ -1,4 +1,4 @@
-"""Kairos's compiled hot path: a decision's ad answers signed and filled in (see src/lib.rs)."""
+"""Kairos's compiled hot path: a decision's ad answers and log records (see src/lib.rs)."""
 
 class Writer:
     def __init__(self, key: bytes) -> None: ...
@@ -31,4 +31,25 @@ class Writer:
         expires: int,
         ecpm: float,
         propensity: float,
+    ) -> bytes: ...
+    def record(
+        self,
+        decision_id: str,
+        ts: bytes,
+        user_key: str | None,
+        placement_id: str,
+        advertiser_id: str,
+        campaign_id: str,
+        flight_id: str,
+        ad_id: str,
+        creative_id: str,
+        elements: bytes,
+        score: float,
+        propensity: float,
+        combination_propensity: float | None,
+        options: bytes,
+        model_version: str | None,
+        features: bytes,
+        candidates: int,
+        eligible: bytes,
     ) -> bytes: ...

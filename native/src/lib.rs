@@ -4,6 +4,7 @@
 //! and `prerender.Page.filled` do, byte for byte.
 
 mod page;
+mod records;
 mod tail;
 
 use pyo3::prelude::*;
@@ -95,6 +96,55 @@ impl Writer {
         let numbers = [page::number(py, ecpm)?, page::number(py, propensity)?];
         let out = page::filled(pieces, slots, &tail, decision, &numbers)?;
         Ok(PyBytes::new(py, out.as_bytes()))
+    }
+
+    /// A served choice's decision record as JSON (`render.decision_records`, encoded): its values,
+    /// and the parts several records share already JSON (an empty one is left out).
+    #[pyo3(signature = (decision_id, ts, user_key, placement_id, advertiser_id, campaign_id, flight_id, ad_id, creative_id, elements, score, propensity, combination_propensity, options, model_version, features, candidates, eligible))]
+    #[allow(clippy::too_many_arguments)]
+    fn record<'py>(
+        &self,
+        py: Python<'py>,
+        decision_id: &str,
+        ts: &[u8],
+        user_key: Option<&str>,
+        placement_id: &str,
+        advertiser_id: &str,
+        campaign_id: &str,
+        flight_id: &str,
+        ad_id: &str,
+        creative_id: &str,
+        elements: &[u8],
+        score: f64,
+        propensity: f64,
+        combination_propensity: Option<f64>,
+        options: &[u8],
+        model_version: Option<&str>,
+        features: &[u8],
+        candidates: i64,
+        eligible: &[u8],
+    ) -> Bound<'py, PyBytes> {
+        let made = records::json(&records::Record {
+            decision_id,
+            ts,
+            user_key,
+            placement_id,
+            advertiser_id,
+            campaign_id,
+            flight_id,
+            ad_id,
+            creative_id,
+            elements,
+            score,
+            propensity,
+            combination_propensity,
+            options,
+            model_version,
+            features,
+            candidates,
+            eligible,
+        });
+        PyBytes::new(py, &made)
     }
 }
 

@@ -1,19 +1,24 @@
 """The compiled decision path (`kairos_native`, `adserver.native`): built by `make setup`, and
 writing byte for byte what the Python it stands for writes (`tracking.Signer.signed`,
-`prerender.Page.filled`)."""
+`prerender.Page.filled`), and decision records that read as those msgspec writes."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kairos.adserver import native, prerender, tracking
+from kairos.adserver import native, prerender, render, tracking
+from kairos.domain.decisions import Decision, DecisionRecord
+from tests.unit.test_prerender import decided
 
 KEY = b"k" * 32
+JSON = msgspec.json.Encoder()
 
 # any text but lone surrogates (not UTF-8: neither side takes them), ids as they usually are
 texts = st.text(max_size=40) | st.text("abcdef0123456789-", min_size=1, max_size=32)
@@ -103,3 +108,92 @@ def test_a_page_that_does_not_fit_its_slots_is_refused() -> None:
         writer().page(("a", "b"), bytes([0, 0]), *values, 1.0, 1.0)
     with pytest.raises(ValueError, match="no value for slot 5"):
         writer().page(("a", "b"), bytes([5]), *values, 1.0, 1.0)
+
+
+ids = st.text(max_size=12) | st.text("abcdef0123456789-", min_size=1, max_size=12)
+floats = st.floats() | st.sampled_from([0.0, 1.0, 1e-05, 9.5e-06, 1e16, 1e300, 5e-324])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(ids, st.none() | ids, ids, ids, ids, ids, ids, ids),  # decision to creative ids
+    st.datetimes(timezones=st.just(UTC)),
+    st.dictionaries(ids, ids, max_size=4),  # elements
+    st.tuples(floats, floats, st.none() | floats),  # score and propensities
+    st.lists(ids, max_size=3),  # options
+    st.none() | ids,  # model version
+    st.dictionaries(ids, st.integers() | floats | ids | st.lists(ids, max_size=2), max_size=4),
+    st.integers(0, 2**31),  # candidates
+    st.lists(ids, max_size=4),  # eligible
+)
+def test_a_compiled_record_reads_as_the_record_msgspec_writes(
+    names: tuple[str, str | None, str, str, str, str, str, str],
+    ts: datetime,
+    elements: dict[str, str],
+    numbers: tuple[float, float, float | None],
+    options: list[str],
+    model_version: str | None,
+    features: dict[str, object],
+    candidates: int,
+    eligible: list[str],
+) -> None:
+    decision_id, user_key, placement_id, advertiser, campaign, flight, ad, creative = names
+    score, propensity, share = numbers
+    record = DecisionRecord(
+        decision_id=decision_id,
+        ts=ts,
+        user_key=user_key,
+        placement_id=placement_id,
+        advertiser_id=advertiser,
+        campaign_id=campaign,
+        flight_id=flight,
+        ad_id=ad,
+        creative_id=creative,
+        elements=elements,
+        score=score,
+        propensity=propensity,
+        combination_propensity=share,
+        options=options,
+        model_version=model_version,
+        features=features,
+        candidates=candidates,
+        eligible=msgspec.Raw(JSON.encode(eligible)),
+    )
+    written = writer().record(
+        decision_id,
+        JSON.encode(ts),
+        user_key,
+        placement_id,
+        advertiser,
+        campaign,
+        flight,
+        ad,
+        creative,
+        JSON.encode(elements) if elements else b"",
+        score,
+        propensity,
+        share,
+        JSON.encode(options) if options else b"",
+        model_version,
+        JSON.encode(features) if features else b"",
+        candidates,
+        JSON.encode(eligible),
+    )
+    assert read(written) == read(JSON.encode(record))
+
+
+def read(record: bytes) -> object:
+    """A record as the decisions topic's readers decode it, NaN read as null (as written)."""
+    return msgspec.json.decode(record, type=Decision)
+
+
+@pytest.mark.parametrize("user", [None, "visitor"])
+def test_a_placement_is_logged_alike_compiled_or_not(user: str | None) -> None:
+    for seed in range(20):
+        _, result, ctx = decided(user, seed)
+        shared = render.Shared.of(ctx)
+        python = render.logged(result, ctx, shared, None)
+        compiled = render.logged(result, ctx, shared, writer())
+        assert [key for key, _ in compiled] == [key for key, _ in python]
+        assert [read(value) for _, value in compiled] == [read(value) for _, value in python]
+        assert len(python) == len(result.choices) > 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
@@ -20,6 +20,9 @@ from kairos.adserver.tracking import Kind, Signer
 from kairos.creative.html import escaped_url
 from kairos.domain.decisions import NO_IDS, DecisionRecord
 from kairos.memo import ByIdentity, Memo
+
+if TYPE_CHECKING:
+    from kairos_native import Writer
 
 
 @dataclass(frozen=True)
@@ -251,10 +254,71 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What every decision record of a request holds alike, as JSON: its time, and the
+    features the decision used (b"": none)."""
+
+    ts: bytes
+    features: bytes
+
+    @classmethod
+    def of(cls, ctx: RequestContext) -> Shared:
+        used = ctx.features if ctx.personalization else None
+        return cls(_JSON.encode(ctx.now), _JSON.encode(used) if used else b"")
+
+
+def logged(
+    result: PlacementResult, ctx: RequestContext, shared: Shared, writer: Writer | None
+) -> list[tuple[bytes, bytes]]:
+    """The placement's decision records as the decisions topic gets them: key (the user's,
+    else the decision's) and JSON. The compiled writer writes a choice's as msgspec writes
+    its `DecisionRecord` (the same fields, left out at their defaults)."""
+    if writer is None or not result.choices:
+        return [
+            ((r.user_key or r.decision_id).encode(), _JSON.encode(r))
+            for r in decision_records(result, ctx)
+        ]
+    placement_id = result.info.placement.id if result.info else result.request.key
+    user, considered, eligible = ctx.user_key, result.considered, _ids_bytes(result.eligible)
+    made = []
+    for choice in result.choices:
+        c, bid, combination = choice.candidate, choice.won.bid, choice.combination
+        value = writer.record(
+            choice.decision_id,
+            shared.ts,
+            user,
+            placement_id,
+            c.advertiser.id,
+            c.campaign.id,
+            c.flight.id,
+            c.ad.id,
+            c.creative.id,
+            b"" if combination is None else _ELEMENTS_JSON[combination.identity],
+            bid.ecpm,
+            choice.propensity,
+            None if combination is None else choice.combination_share,
+            _JSON.encode([o.key for o in choice.options]) if choice.options else b"",
+            bid.prediction.model_version,
+            shared.features,
+            considered,
+            eligible,
+        )
+        made.append(((user or choice.decision_id).encode(), value))
+    return made
+
+
 def _encoded_ids(ids: tuple[str, ...]) -> msgspec.Raw:
-    return msgspec.Raw(_JSON.encode(ids)) if ids else NO_IDS
+    return msgspec.Raw(_ids_bytes(ids)) if ids else NO_IDS
 
 
 _JSON = msgspec.json.Encoder()
 # the ids a pool logs are one tuple for all of its decisions: encoded once
+_ids_bytes: ByIdentity[tuple[str, ...], bytes] = ByIdentity(
+    lambda ids: _JSON.encode(ids) if ids else b"[]", 4096
+)
 _ids_json = ByIdentity(_encoded_ids, 4096)
+# a combination's elements (`Combination.identity`) as its records hold them (b"": none)
+_ELEMENTS_JSON: Memo[tuple[tuple[str, str], ...], bytes] = Memo(
+    lambda identity: _JSON.encode(dict(identity)) if identity else b"", 16_384
+)

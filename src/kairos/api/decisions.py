@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from kairos.adserver import render
 from kairos.adserver.context import RequestContext
-from kairos.adserver.engine import DecisionRequest, PlacementRequest
+from kairos.adserver.engine import DecisionRequest, PlacementRequest, PlacementResult
 from kairos.api.auth import Scope, authorize, secret_of
 from kairos.api.body import read_limited
 from kairos.api.state import Services, services
@@ -72,7 +72,6 @@ class DecisionIn(Struct, forbid_unknown_fields=True, gc=False):
 
 BODY_SCHEMAS = {"DecisionRequest": DecisionIn}
 _DECODER = msgspec.json.Decoder(DecisionIn)
-_ENCODER = msgspec.json.Encoder()
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})  # as FastAPI reads a boolean query parameter
@@ -153,7 +152,7 @@ def answer(
     results = svc.adserver.decide(decision, features)
     links = svc.links
     placements = [render.placement_json(r, ctx, links, explain) for r in results]
-    _log(svc, [d for r in results for d in render.decision_records(r, ctx)])
+    _log(svc, results, ctx)
     filled = sum(1 for r in results if r.choices)
     if filled:
         _FILLED.inc(filled)
@@ -201,12 +200,14 @@ def _page_keywords(page: tuple[str | None, tuple[str, ...]]) -> frozenset[str]:
 _PAGE_KEYWORDS = Memo(_page_keywords, 16_384)
 
 
-def _log(svc: Services, records: list[Any]) -> None:
+def _log(svc: Services, results: list[PlacementResult], ctx: RequestContext) -> None:
     """Produce the decision records without holding the response: enqueued at once; what
     Kafka cannot take, now (a full local queue) or later (a failed delivery), is spooled
     (`kafka.spool`) and sent again once it can."""
-    topic = svc.topics.decisions
+    topic, writer, shared = svc.topics.decisions, svc.links.signer.native, render.Shared.of(ctx)
     messages = [
-        Message(topic, (r.user_key or r.decision_id).encode(), _ENCODER.encode(r)) for r in records
+        Message(topic, key, value)
+        for result in results
+        for key, value in render.logged(result, ctx, shared, writer)
     ]
     svc.logs.send_nowait(messages, svc.spool.failed)
