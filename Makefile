@@ -48,6 +48,8 @@ lint: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+	cd native && PATH="$$PATH:$$HOME/.cargo/bin" cargo fmt --check
+	cd native && PATH="$$PATH:$$HOME/.cargo/bin" cargo clippy --release -q -- -D warnings
 
 format: setup
 	$(BIN)/ruff check --fix src tests

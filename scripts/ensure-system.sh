@@ -9,8 +9,8 @@ missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
-# cargo: rustup's (~/.cargo/bin) or Debian's
-command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || missing+=(cargo)
+# cargo (with rustfmt and clippy for `make lint`): rustup's (~/.cargo/bin) or Debian's
+command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || missing+=(cargo rustfmt rust-clippy)
 # Debian's own python3 (see scripts/python.sh) with its venv module, unless told another
 if [ -z "${KAIROS_PYTHON:-}" ]; then
   /usr/bin/python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3 python3-venv)
