@@ -1,9 +1,10 @@
 """The compiled part of the decision path: `kairos_native` (Rust, in `native/`), which `make
-setup` builds and installs. It writes an ad's answer from its prerendered page: the tracking
-fields signed into the URLs' tail and the page filled with it, byte for byte what
-`tracking.Signer.signed` and `prerender.Page.filled` write (a third of the time a decision took
-to render an ad). Where it was not built, or is turned off (`KAIROS_NATIVE=false`), the same
-answers are written in Python.
+setup` builds and installs. Its `Writer` writes what a decision writes for each ad it serves:
+the answer from the ad's prerendered page (the tracking fields signed into the URLs' tail, the
+page filled with it: byte for byte what `tracking.Signer.signed` and `prerender.Page.filled`
+write) and the decision record (the JSON msgspec writes for its `DecisionRecord`, but for the
+spelling of numbers). Where it was not built, or is turned off (`KAIROS_NATIVE=false`), the same
+are written in Python (`render`).
 """
 
 from __future__ import annotations
