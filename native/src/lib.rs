@@ -80,19 +80,9 @@ impl Writer {
         ecpm: f64,
         propensity: f64,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let fields = Fields {
-            ad,
-            decision,
-            elements,
-            consent,
-            user,
-            charged,
-            cost,
-            placement,
-            landing,
-            expires,
-        };
-        let tail = tail::signed(&self.mac, &fields);
+        let tail = self.tail(
+            ad, decision, elements, consent, user, charged, cost, placement, landing, expires,
+        );
         let numbers = [page::number(py, ecpm)?, page::number(py, propensity)?];
         let out = page::filled(pieces, slots, &tail, decision, &numbers)?;
         Ok(PyBytes::new(py, out.as_bytes()))
