@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from functools import cache
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from kairos.logs import kv
@@ -19,17 +21,22 @@ if TYPE_CHECKING:
     from kairos_native import Writer
 
 log = logging.getLogger(__name__)
-_warned: list[bool] = []
 
 
 def writer(key: bytes) -> Writer | None:
     """A compiled writer signing with `key`, or None where the module is not installed."""
-    try:
-        module = importlib.import_module("kairos_native")
-    except ImportError as exc:
-        if not _warned:
-            _warned.append(True)
-            log.warning("compiled decision path not installed", extra=kv(error=repr(exc)))
+    module = _module()
+    if module is None:
         return None
     made: Writer = module.Writer(key)
     return made
+
+
+@cache
+def _module() -> ModuleType | None:
+    """`kairos_native`, looked for once (a missing one said once)."""
+    try:
+        return importlib.import_module("kairos_native")
+    except ImportError as exc:
+        log.warning("compiled decision path not installed", extra=kv(error=repr(exc)))
+        return None

@@ -65,8 +65,8 @@ def ad_answer(
     ecpm = round(choice.won.bid.ecpm, 6)
     writer = links.signer.native
     if writer is not None:  # compiled: the same bytes
-        propensity = float(choice.propensity)
-        return orjson.Fragment(writer.page(page.pieces, page.slots, *fields, ecpm, propensity))
+        page_json = writer.page(page.pieces, page.slots, *fields, ecpm, choice.propensity)
+        return orjson.Fragment(page_json)
     tail = links.signer.signed(*fields).tail
     return orjson.Fragment(page.filled(tail, choice.decision_id, ecpm, choice.propensity))
 
@@ -317,7 +317,7 @@ _JSON = msgspec.json.Encoder()
 _ids_bytes: ByIdentity[tuple[str, ...], bytes] = ByIdentity(
     lambda ids: _JSON.encode(ids) if ids else b"[]", 4096
 )
-_ids_json = ByIdentity(_encoded_ids, 4096)
+_ids_json = ByIdentity(_encoded_ids, 4096)  # the same, as a record's `Raw`
 # a combination's elements (`Combination.identity`) as its records hold them (b"": none)
 _ELEMENTS_JSON: Memo[tuple[tuple[str, str], ...], bytes] = Memo(
     lambda identity: _JSON.encode(dict(identity)) if identity else b"", 16_384
