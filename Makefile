@@ -11,14 +11,19 @@ POM    := src/kairos/kafka/resources/pom.xml
 NATIVE := native/pyproject.toml native/Cargo.toml native/Cargo.lock native/kairos_native.pyi \
 	$(wildcard native/src/*.rs)
 
-.PHONY: setup run test lint format bench clean help constraints
+.PHONY: setup compiled run test lint format bench clean help constraints
 
 help:
 	@echo "make run    start the whole platform on this machine (broker, database, API)"
 	@echo "make test   lint, type-check and run the whole test suite (Kafka and PostgreSQL too)"
 	@echo "make bench  run every benchmark, JSON reports in bench-results/"
 
-setup: $(STAMP) $(JARS)
+setup: $(STAMP) $(JARS) compiled
+
+# the decision path's Python modules compiled by mypyc (`kairos.compiled` lists them), into the
+# virtualenv; quick when they are built from the sources as they are, which it checks itself
+compiled: $(STAMP)
+	$(BIN)/kairos compile
 
 # constraints.txt pins every Python package to the versions the suite last passed with, so a
 # clean checkout installs exactly what was tested (refresh it with `make constraints`).

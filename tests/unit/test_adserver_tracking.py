@@ -115,7 +115,7 @@ def test_each_choice_signs_the_cost_of_the_event_its_flight_pays_for() -> None:
 @given(
     st.text(max_size=20),  # ad id
     st.text(max_size=20),  # placement id
-    st.one_of(st.none(), st.text(max_size=30)),  # the creative's landing page
+    st.text(max_size=30),  # the creative's landing page ("": none)
     st.one_of(st.none(), st.text(max_size=20)),  # the user's key
     st.one_of(st.none(), st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3)),
     st.sampled_from([0.0, 0.25, 1e-07, 1e20]),  # the charged cost (str: "1e+20")
@@ -124,7 +124,7 @@ def test_each_choice_signs_the_cost_of_the_event_its_flight_pays_for() -> None:
 def test_a_choice_is_signed_as_tracking_signs_its_fields(
     ad_id: str,
     placement_id: str,
-    landing: str | None,
+    landing: str,
     user: str | None,
     elements: dict[str, str] | None,
     cost: float,

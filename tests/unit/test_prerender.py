@@ -227,7 +227,7 @@ def test_a_page_is_written_once_per_ad_and_combination_unless_it_does_more_with_
 
 
 def test_numbers_are_written_as_json_numbers() -> None:
-    page = prerender.Page(("[", ",", "]"), (3, 4), False)
+    page = prerender.Page(("[", ",", "]"), bytes((3, 4)), False)
     assert orjson.loads(page.filled("t", "d", 1e-05, 0.5)) == [1e-05, 0.5]
     assert orjson.loads(page.filled("t", "d", float("nan"), float("inf"))) == [None, None]
 

@@ -176,7 +176,7 @@ def tail_fields(
         charged if cost else "",
         cost,
         result.info.placement.id if result.info else "",
-        c.creative.click_url or "",
+        c.creative.click_url,
         int(ctx.timestamp() + links.ttl_s),
     )
 

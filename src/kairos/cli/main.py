@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from kairos import logs
 from kairos.cli import (
     bench,
+    build,
     db,
     evaluate,
     features,
@@ -44,6 +45,7 @@ app.command()(status.status)
 app.command()(train.train)
 app.command()(learn.learn)
 app.command()(evaluate.evaluate)
+app.command(name="compile")(build.compile_modules)
 
 
 @app.callback()

@@ -17,7 +17,6 @@ import random
 from bisect import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import accumulate
 from typing import Any
 
@@ -46,18 +45,28 @@ class Combination:
     values: dict[str, Any]  # slot -> value; product slots hold lists of products
     weight: float  # the product of its variants' weights
     targeted: int  # how many of its variants were chosen by a rule
-
     # made once each: an assembly's combinations are reused by the requests that share it
+    # (by hand: compiled by mypyc, a `functools.cached_property` computes on every read)
+    _key: str | None = field(default=None, repr=False, compare=False)
+    _identity: tuple[tuple[str, str], ...] | None = field(default=None, repr=False, compare=False)
 
-    @cached_property
+    @property
     def key(self) -> str:
         """Its elements as one string (`combination_key`, for logs)."""
-        return combination_key(self.elements)
+        key = self._key
+        if key is None:
+            key = combination_key(self.elements)
+            object.__setattr__(self, "_key", key)
+        return key
 
-    @cached_property
+    @property
     def identity(self) -> tuple[tuple[str, str], ...]:
         """Its elements, sorted: what tells combinations apart (ids may hold any character)."""
-        return tuple(sorted(self.elements.items()))
+        identity = self._identity
+        if identity is None:
+            identity = tuple(sorted(self.elements.items()))
+            object.__setattr__(self, "_identity", identity)
+        return identity
 
 
 def options(
@@ -119,11 +128,17 @@ class Assembly:
     _built: dict[tuple[int, ...], Combination] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _draws: tuple[_Draw, ...] | None = field(default=None, repr=False, compare=False)
+    _everything: tuple[Combination, ...] | None = field(default=None, repr=False, compare=False)
 
-    @cached_property
+    @property
     def draws(self) -> tuple[_Draw, ...]:
-        """Each slot's draw without a model."""
-        return tuple(_Draw.of(options) for _, options in self.slots)
+        """Each slot's draw without a model (made once)."""
+        draws = self._draws
+        if draws is None:
+            draws = tuple(_Draw.of(options) for _, options in self.slots)
+            object.__setattr__(self, "_draws", draws)
+        return draws
 
     @property
     def size(self) -> int:
@@ -139,13 +154,18 @@ class Assembly:
         picks = _picks(sizes, self.template.max_combinations, rng)
         return [self.combination(digits) for digits in picks]
 
-    @cached_property
+    @property
     def everything(self) -> tuple[Combination, ...]:
         """Every combination, in the order of their option indices (built once: the requests
         that share the assembly score the same tuple, so what is derived from it can be
         remembered by its identity)."""
-        sizes = [len(options) for _, options in self.slots]
-        return tuple(self.combination(_digits(n, sizes)) for n in range(math.prod(sizes)))
+        everything = self._everything
+        if everything is None:
+            sizes = [len(options) for _, options in self.slots]
+            count = math.prod(sizes)
+            everything = tuple(self.combination(_digits(n, sizes)) for n in range(count))
+            object.__setattr__(self, "_everything", everything)
+        return everything
 
     def combination(self, digits: Sequence[int]) -> Combination:
         """The combination taking option `digits[i]` of slot i (built once per assembly for

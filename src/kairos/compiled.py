@@ -1,0 +1,169 @@
+"""The decision path's Python modules compiled to C by mypyc, used in place of their source.
+
+`make setup` runs `kairos compile`, which compiles `MODULES` as they are (their
+type annotations make their classes native structs and their calls C calls) into
+`<virtualenv>/kairos-compiled/`, with a manifest of each source's SHA-256. `install()`, called
+when `kairos` is imported, puts a finder first on `sys.meta_path` that loads those modules
+from there: only when every listed source still hashes as it was built and the interpreter is
+the one it was built for, so that an edited source is never shadowed by an older build (it
+then says so once and the source runs). `KAIROS_COMPILED=false` runs the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+
+from kairos.logs import kv
+
+log = logging.getLogger(__name__)
+
+# what a decision runs through, from its context to its logged records
+MODULES = (
+    "kairos.memo",
+    "kairos.adserver.auction",
+    "kairos.adserver.caps",
+    "kairos.adserver.context",
+    "kairos.adserver.engine",
+    "kairos.adserver.explain",
+    "kairos.adserver.index",
+    "kairos.adserver.prerender",
+    "kairos.adserver.ranking",
+    "kairos.adserver.render",
+    "kairos.creative.assembly",
+)
+DIRECTORY = Path(sys.prefix) / "kairos-compiled"
+MANIFEST = "manifest.json"
+_OFF = frozenset({"0", "false", "no", "off"})
+_PACKAGES = Path(__file__).resolve().parent.parent  # where `kairos/` is
+
+
+def install(directory: Path = DIRECTORY) -> bool:
+    """Loads `MODULES` compiled from `directory` from now on, where it holds a build of their
+    present source for this interpreter; whether it does."""
+    if os.environ.get("KAIROS_COMPILED", "").strip().lower() in _OFF:
+        return False
+    built = _read(directory / MANIFEST)
+    if built is None:
+        return False
+    if built != manifest(sources()):
+        log.warning(
+            "compiled modules are older than their source: running the source "
+            "(make setup builds them again)",
+            extra=kv(directory=str(directory)),
+        )
+        return False
+    files = extensions(directory)
+    if not set(MODULES) <= files.keys():
+        return False
+    if not any(isinstance(f, Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, Finder(files))
+    return True
+
+
+def in_use() -> list[str]:
+    """The modules of `MODULES` imported from their compiled build."""
+    return [
+        name
+        for name in MODULES
+        if (module := sys.modules.get(name)) is not None and _is_compiled(module)
+    ]
+
+
+class Finder:
+    """Finds the compiled build of a module (and mypyc's shared library) by its name."""
+
+    def __init__(self, files: Mapping[str, Path]) -> None:
+        self.files = dict(files)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        file = self.files.get(fullname)
+        if file is None:
+            return None
+        loader = importlib.machinery.ExtensionFileLoader(fullname, str(file))
+        return importlib.util.spec_from_file_location(fullname, file, loader=loader)
+
+
+def sources(modules: Sequence[str] = MODULES) -> dict[str, Path]:
+    """Each module's source file."""
+    return {name: _PACKAGES.joinpath(*name.split(".")).with_suffix(".py") for name in modules}
+
+
+def manifest(files: Mapping[str, Path]) -> dict[str, object]:
+    """What a build is of: the interpreter, and each module's source by its SHA-256."""
+    return {
+        "python": sys.implementation.cache_tag,
+        "sources": {name: hashlib.sha256(f.read_bytes()).hexdigest() for name, f in files.items()},
+    }
+
+
+def extensions(directory: Path) -> dict[str, Path]:
+    """The extension modules under `directory` by module name."""
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    found: dict[str, Path] = {}
+    for file in directory.rglob("*.so"):
+        relative = file.relative_to(directory).as_posix()
+        for suffix in suffixes:
+            if relative.endswith(suffix):
+                found[relative.removesuffix(suffix).replace("/", ".")] = file
+                break
+    return found
+
+
+def build(directory: Path = DIRECTORY, *, force: bool = False) -> bool:
+    """Compiles `MODULES` into `directory` unless it already holds a build of their present
+    source; whether it compiled."""
+    wanted = manifest(sources())
+    if not force and _read(directory / MANIFEST) == wanted:
+        return False
+    from mypyc.build import mypycify  # the build's own needs, not the server's
+    from setuptools import Distribution  # type: ignore[import-untyped]
+
+    log.info("compiling modules with mypyc (about a minute)", extra=kv(modules=len(MODULES)))
+
+    project = _PACKAGES.parent / "pyproject.toml"  # the type checker's settings, if here
+    config = ["--config-file", str(project)] if project.is_file() else []
+    with tempfile.TemporaryDirectory(prefix="kairos-compiled-") as scratch:
+        work = Path(scratch)
+        paths = [str(p) for p in sources().values()]
+        modules = mypycify([*config, *paths], opt_level="3", target_dir=str(work / "c"))
+        dist = Distribution({"name": "kairos-compiled", "ext_modules": modules})
+        dist.verbose = False  # the compiler's command lines: its errors still show
+        command = dist.get_command_obj("build_ext")
+        command.build_lib = str(work / "lib")
+        command.build_temp = str(work / "temp")
+        command.parallel = os.cpu_count() or 1
+        dist.run_command("build_ext")
+        (work / "lib" / MANIFEST).write_text(json.dumps(wanted, indent=1) + "\n")
+        staged = directory.with_name(directory.name + ".new")  # then swapped in at once
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(work / "lib", staged)
+        shutil.rmtree(directory, ignore_errors=True)
+        staged.rename(directory)
+    return True
+
+
+def _read(file: Path) -> dict[str, object] | None:
+    try:
+        found = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _is_compiled(module: ModuleType) -> bool:
+    origin = getattr(module, "__file__", None) or ""
+    return origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
