@@ -19,9 +19,10 @@ from fastapi.testclient import TestClient
 
 from kairos import compiled
 from kairos.adserver import render
-from kairos.adserver.engine import DecisionRequest, PlacementRequest
-from kairos.api import decisions
+from kairos.adserver.decision import DecisionRequest, PlacementRequest
+from kairos.api import answering
 from kairos.api.app import create_app
+from kairos.api.decision_body import decode
 from kairos.bench import decisions as inventory
 from kairos.kafka.sink import MemorySink
 from kairos.settings import Settings
@@ -42,8 +43,8 @@ def main(data_dir: Path, now: datetime, count: int) -> None:
         engine.new_id = lambda: f"{next(ids):032x}"  # letters and digits, as served
         print(orjson.dumps({"compiled": compiled.in_use()}).decode())
         for n in range(count):
-            wanted = decisions.decode(bodies[n % len(bodies)])
-            ctx, features = decisions._context(svc, wanted, now, USER_AGENT, "127.0.0.1")
+            wanted = decode(bodies[n % len(bodies)])
+            ctx, features = answering.context(svc, wanted, now, USER_AGENT, "127.0.0.1")
             placements = [
                 PlacementRequest(
                     p.placement, tuple(p.ad_types), p.count, p.properties, p.floor_cpm, p.zone_id

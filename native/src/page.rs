@@ -7,9 +7,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyString, PyTuple};
 
 /// A number as JSON writes it: Python's `repr` of the float, `null` when not finite (as orjson).
+/// Both write the shortest digits that read back as the float, in decimals from 1e-4 up to
+/// 1e16 (and 0): there Rust's `Debug` is the same text. Outside, Python spells the exponent.
 pub fn number(py: Python<'_>, value: f64) -> PyResult<String> {
     if !value.is_finite() {
         return Ok("null".to_owned());
+    }
+    if value == 0.0 || (1e-4..1e16).contains(&value.abs()) {
+        return Ok(format!("{value:?}"));
     }
     Ok(PyFloat::new(py, value).repr()?.to_str()?.to_owned())
 }

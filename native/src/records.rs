@@ -83,7 +83,10 @@ fn raw(out: &mut String, name: &str, value: &[u8]) {
     }
     key(out, name);
     // the caller's JSON, from msgspec: UTF-8 (checked, not trusted)
-    out.push_str(&String::from_utf8_lossy(value));
+    match std::str::from_utf8(value) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(value)),
+    }
 }
 
 /// A float as JSON: the shortest digits that read back as it; null when not finite.

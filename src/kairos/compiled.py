@@ -35,12 +35,14 @@ MODULES = (
     "kairos.adserver.auction",
     "kairos.adserver.caps",
     "kairos.adserver.context",
+    "kairos.adserver.decision",
     "kairos.adserver.engine",
     "kairos.adserver.explain",
     "kairos.adserver.index",
     "kairos.adserver.prerender",
     "kairos.adserver.ranking",
     "kairos.adserver.render",
+    "kairos.api.answering",
     "kairos.creative.assembly",
 )
 DIRECTORY = Path(sys.prefix) / "kairos-compiled"
@@ -60,7 +62,7 @@ def install(directory: Path = DIRECTORY) -> bool:
     if built != manifest(sources()):
         log.warning(
             "compiled modules are older than their source: running the source "
-            "(make setup builds them again)",
+            "until they are built again (kairos compile, make setup)",
             extra=kv(directory=str(directory)),
         )
         return False
@@ -141,12 +143,17 @@ def build(directory: Path = DIRECTORY, *, force: bool = False) -> bool:
         paths = [str(p) for p in sources().values()]
         modules = mypycify([*config, *paths], opt_level="3", target_dir=str(work / "c"))
         dist = Distribution({"name": "kairos-compiled", "ext_modules": modules})
-        dist.verbose = False  # the compiler's command lines: its errors still show
         command = dist.get_command_obj("build_ext")
         command.build_lib = str(work / "lib")
         command.build_temp = str(work / "temp")
         command.parallel = os.cpu_count() or 1
-        dist.run_command("build_ext")
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.WARNING)  # not the compiler's command lines (its errors show)
+        try:
+            dist.run_command("build_ext")
+        finally:
+            root.setLevel(level)
         (work / "lib" / MANIFEST).write_text(json.dumps(wanted, indent=1) + "\n")
         staged = directory.with_name(directory.name + ".new")  # then swapped in at once
         shutil.rmtree(staged, ignore_errors=True)

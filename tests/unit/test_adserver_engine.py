@@ -14,7 +14,8 @@ from kairos.adserver import engine as engine_module
 from kairos.adserver.auction import Prediction
 from kairos.adserver.catalog import Catalog
 from kairos.adserver.context import RequestContext
-from kairos.adserver.engine import DecisionRequest, Engine, PlacementRequest
+from kairos.adserver.decision import DecisionRequest, PlacementRequest
+from kairos.adserver.engine import Engine
 from kairos.adserver.index import FlightIndex
 from kairos.adserver.model import (
     Ad,

@@ -231,3 +231,40 @@ def test_a_set_of_flights_as_int_and_as_array_agree(positions: set[int], size: i
     assert set(np.flatnonzero(mask).tolist()) == positions
     assert of_mask(mask) == flights
     assert [has(flights, p) for p in range(size)] == mask.tolist()
+
+
+NAMES = ["country", "device", "keywords", "site_id", "segment", "interest.eco", "plan"]
+VALUES = st.one_of(st.none(), st.text(max_size=4), st.floats(allow_nan=False), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=5),  # features
+    st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=5),  # key-values
+    st.one_of(st.none(), st.text(max_size=3)),  # country
+    st.frozensets(st.text(max_size=3), max_size=3),  # keywords
+    st.booleans(),  # the variables made first
+)
+def test_a_value_is_what_the_variables_hold(
+    features: dict[str, object],
+    properties: dict[str, object],
+    country: str | None,
+    keywords: frozenset[str],
+    made_first: bool,
+) -> None:
+    def ctx() -> RequestContext:
+        return RequestContext(
+            NOW,
+            country=country,
+            keywords=keywords,
+            properties=properties,  # type: ignore[arg-type]
+            features=features,
+            site_id="s1",
+        )
+
+    variables = ctx().variables()
+    for name in [*NAMES, "region", "zone_id", "absent"]:
+        asked = ctx()  # (a context name makes them all)
+        if made_first:
+            asked.variables()
+        assert asked.value(name) == variables.get(name), name

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kairos.adserver import render, tracking
-from kairos.adserver.engine import Choice, DecisionRequest, PlacementRequest
+from kairos.adserver.decision import Choice, DecisionRequest, PlacementRequest
 from kairos.adserver.model import RateType
 from kairos.creative.assembly import Combination
 from tests.unit.test_adserver_engine import NOW, USER, build, context, engine, flight

@@ -14,7 +14,8 @@ from prometheus_client import REGISTRY
 
 from kairos.adserver import catalog as catalogs
 from kairos.adserver.context import RequestContext
-from kairos.adserver.engine import DecisionRequest, Engine, PlacementRequest
+from kairos.adserver.decision import DecisionRequest, PlacementRequest
+from kairos.adserver.engine import Engine
 from kairos.adserver.model import (
     Ad,
     Advertiser,

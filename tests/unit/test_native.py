@@ -76,7 +76,9 @@ def test_the_compiled_tail_is_the_signed_query_of_python(
     assert signer.verify(query, now=0.0) is tracking.Verdict.OK
 
 
-numbers = st.floats() | st.sampled_from([0.0, -0.0, 1e-05, 1e16, 1e-320, math.inf, math.nan])
+# (where Python's repr turns to exponents, 1e-4 and 1e16, and either side of them)
+edges = [1e-05, 1e-4, math.nextafter(1e-4, 0), 9999999999999998.0, 1e16, 0.30000000000000004]
+numbers = st.floats() | st.sampled_from([0.0, -0.0, 1e-320, math.inf, math.nan, *edges])
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,13 +18,8 @@ from kairos.adserver import prerender, render, tracking
 from kairos.adserver.auction import Bid, Won
 from kairos.adserver.catalog import Catalog
 from kairos.adserver.context import RequestContext
-from kairos.adserver.engine import (
-    Choice,
-    DecisionRequest,
-    Engine,
-    PlacementRequest,
-    PlacementResult,
-)
+from kairos.adserver.decision import Choice, DecisionRequest, PlacementRequest, PlacementResult
+from kairos.adserver.engine import Engine
 from kairos.adserver.model import (
     Ad,
     Advertiser,

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from kairos.adserver.auction import Prediction
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
-from kairos.adserver.engine import DecisionRequest, Engine, PlacementRequest
+from kairos.adserver.decision import DecisionRequest, PlacementRequest
+from kairos.adserver.engine import Engine
 from kairos.adserver.index import FlightIndex
 from kairos.adserver.model import CapScope, CapUnit, FrequencyCap, RateType
 from kairos.adserver.ranking import Ranked, rank, reranked

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 from kairos.adserver import locks, shared
 from kairos.adserver.caps import RecentDecisions
-from kairos.adserver.engine import DecisionRequest, PlacementRequest
+from kairos.adserver.decision import DecisionRequest, PlacementRequest
 from kairos.adserver.model import CapScope, CapUnit, FrequencyCap
 from kairos.adserver.server import AdServer
 from kairos.adserver.shared import SharedServes, digest

@@ -54,20 +54,39 @@ class Personalizing(Scorer, Protocol):
     ) -> list[Prediction]: ...
 
 
-@dataclass(slots=True)  # made per request: see `context.RequestContext`
+@dataclass(slots=True, init=False)  # made per request: see `context.RequestContext`
 class Bid:
     candidate: Candidate
     prediction: Prediction
     ecpm: float
 
+    def __init__(self, candidate: Candidate, prediction: Prediction, ecpm: float) -> None:
+        self.candidate = candidate
+        self.prediction = prediction
+        self.ecpm = ecpm
 
-@dataclass(slots=True)  # made per request: see `context.RequestContext`
+
+@dataclass(slots=True, init=False)  # made per request: see `context.RequestContext`
 class Won:
     bid: Bid
     clearing_ecpm: float
     cost: float  # per event of the flight's rate type (impression, click or conversion)
     propensity: float  # probability this policy had of choosing this winner
     runner_up: Bid | None
+
+    def __init__(
+        self,
+        bid: Bid,
+        clearing_ecpm: float,
+        cost: float,
+        propensity: float,
+        runner_up: Bid | None,
+    ) -> None:
+        self.bid = bid
+        self.clearing_ecpm = clearing_ecpm
+        self.cost = cost
+        self.propensity = propensity
+        self.runner_up = runner_up
 
 
 def ecpm(candidate: Candidate, prediction: Prediction) -> float:

@@ -7,13 +7,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 Scalar = str | int | float | bool | None
+# the context's own names in `variables()` (over key-values, over features)
+_CONTEXT_NAMES = frozenset(
+    ("country", "region", "device", "os", "browser", "site_id", "zone_id", "keywords")
+)
+_MISSING = object()
 
 
 # Plain slotted dataclasses, not frozen, for what is made per request (this, the placement
 # requests and results, choices, bids, masks, signed queries, links): a frozen dataclass's
 # `__init__` sets each field through `object.__setattr__`, six times the cost, several times
-# per decision. Nothing changes them once made.
-@dataclass(slots=True)
+# per decision. Nothing changes them once made. Those made several times per decision have an
+# `__init__` of their own (`init=False`): compiled by mypyc (`kairos.compiled`), the one a
+# dataclass writes still runs as Python, four to ten times the cost of a compiled one.
+@dataclass(slots=True, init=False)
 class RequestContext:
     now: datetime  # timezone-aware
     user_key: str | None = None  # pseudonymous; None without an id
@@ -34,6 +41,42 @@ class RequestContext:
         default=None, init=False, repr=False, compare=False
     )
     _ts: float | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __init__(
+        self,
+        now: datetime,
+        user_key: str | None = None,
+        personalization: bool = False,
+        country: str | None = None,
+        region: str | None = None,
+        device: str | None = None,
+        os: str | None = None,
+        browser: str | None = None,
+        site_id: str | None = None,
+        zone_id: str | None = None,
+        page_url: str | None = None,
+        keywords: frozenset[str] = frozenset(),
+        properties: dict[str, Scalar] | None = None,
+        features: dict[str, object] | None = None,
+        placement_id: str | None = None,
+    ) -> None:
+        self.now = now
+        self.user_key = user_key
+        self.personalization = personalization
+        self.country = country
+        self.region = region
+        self.device = device
+        self.os = os
+        self.browser = browser
+        self.site_id = site_id
+        self.zone_id = zone_id
+        self.page_url = page_url
+        self.keywords = keywords
+        self.properties = {} if properties is None else properties
+        self.features = {} if features is None else features
+        self.placement_id = placement_id
+        self._variables = None
+        self._ts = None
 
     def at_placement(
         self, site_id: str, zone_id: str, properties: dict[str, Scalar], placement_id: str
@@ -74,6 +117,17 @@ class RequestContext:
         if self._variables is None:
             self._variables = self._made_variables()
         return self._variables
+
+    def value(self, name: str) -> object:
+        """What `variables()` holds for `name` (None: nothing), without making them all where
+        the name is a feature's or a key-value's."""
+        made = self._variables
+        if made is not None:
+            return made.get(name)
+        if name in _CONTEXT_NAMES:
+            return self.variables().get(name)
+        found = self.properties.get(name, _MISSING)
+        return self.features.get(name) if found is _MISSING else found
 
     def _made_variables(self) -> dict[str, object]:
         context: dict[str, object] = {

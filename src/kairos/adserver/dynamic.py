@@ -16,7 +16,7 @@ from kairos.creative.model import Product
 from kairos.logs import kv
 
 if TYPE_CHECKING:
-    from kairos.adserver.engine import Choice
+    from kairos.adserver.decision import Choice
 
 log = logging.getLogger(__name__)
 SECONDS = Counter(

@@ -11,18 +11,23 @@ randomness.
 
 from __future__ import annotations
 
-import itertools
-import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
 from kairos.adserver import auction, caps
-from kairos.adserver.auction import Personalizing, Prediction, Scorer, Won
+from kairos.adserver.auction import Personalizing, Prediction, Scorer
 from kairos.adserver.catalog import Candidate, Catalog, PlacementInfo
-from kairos.adserver.context import RequestContext, Scalar
+from kairos.adserver.context import RequestContext
+from kairos.adserver.decision import (
+    Choice,
+    DecisionIds,
+    DecisionRequest,
+    PlacementRequest,
+    PlacementResult,
+)
 from kairos.adserver.dynamic import ASSEMBLY
 from kairos.adserver.explain import Dropped, Masks, explain, lost
 from kairos.adserver.index import FlightIndex, Flights, has
@@ -31,7 +36,6 @@ from kairos.adserver.pacing import Delivery, Pacer
 from kairos.adserver.ranking import Pool, Ranked, personalized, rank
 from kairos.creative import assembly
 from kairos.creative.assembly import Assembly, Combination
-from kairos.creative.model import Template
 from kairos.creative.rules import Ranker
 from kairos.stream.features import UserFeatures
 
@@ -42,62 +46,6 @@ MAX_POOLS = 4_096  # remembered candidate pools, all placements together (a few 
 # when a model scored them — logged for off-policy evaluation; () when not)
 Composed = tuple[Combination, float, tuple[Combination, ...]]
 Composer = Callable[[Candidate, Assembly, RequestContext, random.Random], Composed]
-
-
-class DecisionIds:
-    """Unique decision ids without a system call each: 16 random hex digits per process, then
-    a counter (32 hex digits in all). Guessing one gains nothing: tracking URLs are signed."""
-
-    def __init__(self) -> None:
-        self._prefix = os.urandom(8).hex()
-        self._next = itertools.count(1).__next__
-
-    def __call__(self) -> str:
-        return f"{self._prefix}{self._next():016x}"
-
-
-@dataclass(slots=True)  # made per request: see `context.RequestContext`
-class PlacementRequest:
-    key: str  # placement id or the page's div name
-    ad_types: tuple[str, ...] = ()  # narrower than the placement's, if given
-    count: int = 1
-    properties: Mapping[str, Scalar] = field(default_factory=dict)
-    floor_cpm: float | None = None  # overrides the placement's floor when higher
-    zone_id: str | None = None
-
-
-@dataclass(slots=True)  # made per request: see `context.RequestContext`
-class DecisionRequest:
-    placements: Sequence[PlacementRequest]
-    ctx: RequestContext
-    explain: bool = False
-
-
-@dataclass(slots=True)  # made per request: see `context.RequestContext`
-class Choice:
-    decision_id: str
-    candidate: Candidate
-    won: Won
-    combination: Combination | None = None  # a dynamic creative's elements and values
-    template: Template | None = None  # and its template
-    combination_share: float = 1.0  # the probability the combination had of being chosen
-    options: tuple[Combination, ...] = ()  # the combinations a model chose it among
-
-    @property
-    def propensity(self) -> float:
-        """The probability this policy had of showing this ad with these elements."""
-        return self.won.propensity * self.combination_share
-
-
-@dataclass(slots=True)  # made per request: see `context.RequestContext`
-class PlacementResult:
-    request: PlacementRequest
-    info: PlacementInfo | None
-    choices: list[Choice]
-    considered: int
-    no_fill: str | None = None  # why nothing was chosen
-    dropped: list[Dropped] = field(default_factory=list)
-    eligible: tuple[str, ...] = ()  # ad ids that reached the auction (for off-policy logs)
 
 
 @dataclass
@@ -188,7 +136,8 @@ class Engine:
                 position = page.index.position
                 alive = tuple(c for c in alive if has(flights, position[c.flight.id]))
             return rank(alive, self.scorer.predict(alive, ctx), page.index)
-        if self._ranked_for is None or self._ranked_for != (self.catalog, self.scorer):
+        made_for = self._ranked_for  # (by identity: a catalog's equality reads all of it)
+        if made_for is None or made_for[0] is not self.catalog or made_for[1] is not self.scorer:
             everything = list(self.catalog.ads.values())
             predictions = self.scorer.predict(everything, ctx)
             self._scores = {c.ad.id: p for c, p in zip(everything, predictions, strict=True)}

@@ -163,8 +163,7 @@ class FlightIndex:
         """Flights whose expression (if any) is true here; None when nothing is dropped."""
         if not self.expressions:
             return None
-        variables = ctx.variables()
-        key = tuple(map(variables.get, self._expression_reads))
+        key = tuple([ctx.value(name) for name in self._expression_reads])
         try:
             return self._held[key]  # requests that agree on what expressions read
         except KeyError:
@@ -176,8 +175,8 @@ class FlightIndex:
             except KeyError:
                 pass
             except TypeError:
-                return self._evaluated(variables)
-        mask = self._evaluated(variables)
+                return self._evaluated(ctx.variables())
+        mask = self._evaluated(ctx.variables())
         if len(self._held) >= MAX_REMEMBERED:
             self._held.clear()
         self._held[key] = mask

@@ -28,7 +28,7 @@ import orjson
 from kairos.creative import html
 
 if TYPE_CHECKING:
-    from kairos.adserver.engine import Choice
+    from kairos.adserver.decision import Choice
     from kairos.adserver.render import Links
 
 SIZE = 16_384  # pages kept (per candidate and combination); the next new one forgets them all

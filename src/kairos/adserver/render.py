@@ -14,7 +14,7 @@ import orjson
 from kairos.adserver import dynamic, prerender, tracking
 from kairos.adserver.catalog import Candidate
 from kairos.adserver.context import RequestContext
-from kairos.adserver.engine import Choice, PlacementResult
+from kairos.adserver.decision import Choice, PlacementResult
 from kairos.adserver.model import RateType
 from kairos.adserver.tracking import Kind, Signer
 from kairos.creative.html import escaped_url
@@ -57,7 +57,7 @@ def ad_answer(
     """The ad's part of the answer (`ad_json`): its page for this candidate and combination,
     written once as JSON, with this decision's values put in (`prerender`); made in full when
     its contents do more with a URL than write it out, or when the decision id is not letters
-    and digits (as `engine.DecisionIds` makes them), which every format writes as they are."""
+    and digits (as `decision.DecisionIds` makes them), which every format writes as they are."""
     page = prerender.page(choice, links, _body) if choice.decision_id.isalnum() else None
     if page is None:
         return ad_json(choice, result, ctx, links)
@@ -254,13 +254,17 @@ def decision_records(result: PlacementResult, ctx: RequestContext) -> list[Decis
     ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)  # made per request: see `context.RequestContext`
 class Shared:
     """What every decision record of a request holds alike, as JSON: its time, and the
     features the decision used (b"": none)."""
 
     ts: bytes
     features: bytes
+
+    def __init__(self, ts: bytes, features: bytes) -> None:
+        self.ts = ts
+        self.features = features
 
     @classmethod
     def of(cls, ctx: RequestContext) -> Shared:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from kairos.adserver import catalog as catalogs
 from kairos.adserver import delivery, render
 from kairos.adserver.catalog import Candidate
-from kairos.adserver.engine import DecisionRequest, PlacementResult
+from kairos.adserver.decision import DecisionRequest, PlacementResult
 from kairos.adserver.engine import Engine as DecisionEngine
 from kairos.adserver.models import ModelFollower
 from kairos.adserver.pacing import pacing_error

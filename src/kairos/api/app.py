@@ -17,6 +17,7 @@ from kairos.adserver.shared import SharedServes
 from kairos.adserver.tracking import Signer
 from kairos.api import (
     creatives,
+    decision_body,
     decisions,
     errors,
     events,
@@ -142,7 +143,7 @@ def create_app(
     app.include_router(creatives.router)
     app.include_router(keys.router)
     app.include_router(reports.router)
-    openapi.install(app, events.BODY_SCHEMAS | decisions.BODY_SCHEMAS)
+    openapi.install(app, events.BODY_SCHEMAS | decision_body.BODY_SCHEMAS)
     return app
 
 

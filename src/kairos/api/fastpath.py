@@ -3,7 +3,7 @@
 The decision route is the server's hot path: routing through every management route,
 solving dependencies and building request and response objects cost it about a tenth of its
 time. `DecisionsFastPath` answers it from the raw ASGI messages with the route's own
-functions (`decisions.decode`, `decisions.answer`), and errors as the API's error handler
+functions (`decision_body.decode`, `answering.answer`), and errors as the API's error handler
 renders them. Explain requests (a query string, or `X-Kairos-Explain`) and everything else go
 on to the application unchanged. `KairosAPI` puts it ahead of the framework's whole middleware
 stack (error pages, body limits: the fast path has its own), a few percent of a decision more.
@@ -17,8 +17,9 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kairos.api import decisions
+from kairos.api.answering import answer
 from kairos.api.body import collect
+from kairos.api.decision_body import decode
 from kairos.api.errors import rendered
 from kairos.api.state import Services
 from kairos.errors import KairosError
@@ -49,10 +50,10 @@ class DecisionsFastPath:
         try:
             declared = _text(headers.get(b"content-length"))
             body = await collect(_chunks(receive), declared, svc.settings.max_body_bytes)
-            wanted = decisions.decode(body)
+            wanted = decode(body)
             client = scope.get("client")
             status, extra = 200, []
-            payload = decisions.answer(
+            payload = answer(
                 svc, wanted, False, _text(headers.get(b"user-agent")), client[0] if client else None
             )
         except KairosError as exc:

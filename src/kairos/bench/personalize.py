@@ -28,9 +28,9 @@ from sqlalchemy import Engine
 
 from kairos.adserver.caps import RecentDecisions
 from kairos.adserver.context import RequestContext
-from kairos.adserver.engine import DecisionRequest, PlacementRequest, PlacementResult
+from kairos.adserver.decision import DecisionRequest, PlacementRequest, PlacementResult
 from kairos.adserver.server import AdServer
-from kairos.api.decisions import decode
+from kairos.api.decision_body import decode
 from kairos.bench import clicks
 from kairos.bench import decisions as inventory
 from kairos.bench.harness import Progress
