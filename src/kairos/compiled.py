@@ -25,6 +25,8 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
+from dotenv import dotenv_values
+
 from kairos.logs import kv
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ _PACKAGES = Path(__file__).resolve().parent.parent  # where `kairos/` is
 def install(directory: Path = DIRECTORY) -> bool:
     """Loads `MODULES` compiled from `directory` from now on, where it holds a build of their
     present source for this interpreter; whether it does."""
-    if os.environ.get("KAIROS_COMPILED", "").strip().lower() in _OFF:
+    if switched_off():
         return False
     built = _read(directory / MANIFEST)
     if built is None:
@@ -72,6 +74,15 @@ def install(directory: Path = DIRECTORY) -> bool:
     if not any(isinstance(f, Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, Finder(files))
     return True
+
+
+def switched_off() -> bool:
+    """Whether `KAIROS_COMPILED` says false, in the environment or else in `.env` (where the
+    settings read it too)."""
+    value = os.environ.get("KAIROS_COMPILED")
+    if value is None:
+        value = dotenv_values(".env").get("KAIROS_COMPILED")
+    return (value or "").strip().lower() in _OFF
 
 
 def in_use() -> list[str]:

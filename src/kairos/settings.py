@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         description="Write ads' answers with the compiled decision path (`kairos_native`, "
         "built by `make setup`) where it is installed; false: in Python (the same bytes)",
     )
+    compiled: bool = Field(
+        default=True,
+        description="Run the decision path's modules compiled by mypyc (`kairos compile`, "
+        "run by `make setup`) where they are built from their source as it is; false: the "
+        "source. Read when `kairos` is imported, from the environment or `.env`",
+    )
     gc_thresholds: tuple[int, int, int] = Field(
         default=(700, 10, 1000),
         description="The API's garbage-collector thresholds (generations 0, 1, 2; start-up "

@@ -16,13 +16,14 @@ import pytest
 
 from kairos import compiled
 from kairos.bench import decisions as inventory
+from kairos.settings import Settings
 from tests.decisions_twin import DATABASE
 
 ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
 
 
-OFF = os.environ.get("KAIROS_COMPILED", "").lower() in {"0", "false", "no", "off"}
+OFF = compiled.switched_off()
 
 
 @pytest.mark.skipif(OFF, reason="KAIROS_COMPILED is off")
@@ -62,6 +63,21 @@ def test_a_build_is_used_only_for_the_sources_it_was_built_from(
     monkeypatch.setenv("KAIROS_COMPILED", "false")
     assert compiled.install(tmp_path) is False
     assert sys.meta_path == finders
+
+
+def test_the_switch_is_read_from_the_environment_or_else_dot_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KAIROS_COMPILED", raising=False)
+    assert compiled.switched_off() is False  # no .env
+    (tmp_path / ".env").write_text("KAIROS_LOG_LEVEL=info\nKAIROS_COMPILED=false\n")
+    assert compiled.switched_off() is True
+    assert Settings().compiled is False  # where the settings read it too
+    monkeypatch.setenv("KAIROS_COMPILED", "true")
+    assert compiled.switched_off() is False
+    monkeypatch.setenv("KAIROS_COMPILED", "off")
+    assert compiled.switched_off() is True
 
 
 def test_a_build_with_a_module_missing_is_not_used(tmp_path: Path) -> None:
