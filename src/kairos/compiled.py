@@ -2,15 +2,18 @@
 
 `make setup` runs `kairos compile`, which compiles `MODULES` as they are (their
 type annotations make their classes native structs and their calls C calls) into
-`<virtualenv>/kairos-compiled/`, with a manifest of each source's SHA-256. `install()`, called
-when `kairos` is imported, puts a finder first on `sys.meta_path` that loads those modules
-from there: only when every listed source still hashes as it was built and the interpreter is
-the one it was built for, so that an edited source is never shadowed by an older build (it
-then says so once and the source runs). `KAIROS_COMPILED=false` runs the source.
+`<virtualenv>/kairos-compiled/`, with a manifest: the SHA-256 of their sources and of every
+module of the project they import, however indirectly (the compiled code holds their types).
+`install()`, called when `kairos` is imported, puts a finder first on `sys.meta_path` that
+loads those modules from there: only when every source in the manifest still hashes as it was
+built and the interpreter is the one it was built for, so that an edited source is never
+shadowed by an older build (the process says so once and runs the source).
+`KAIROS_COMPILED=false` runs the source.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -20,7 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
@@ -61,7 +64,8 @@ def install(directory: Path = DIRECTORY) -> bool:
     built = _read(directory / MANIFEST)
     if built is None:
         return False
-    if built != manifest(sources()):
+    read = built.get("sources")
+    if not isinstance(read, dict) or built != _current(read):
         log.warning(
             "compiled modules are older than their source: running the source "
             "until they are built again (kairos compile, make setup)",
@@ -110,17 +114,62 @@ class Finder:
         return importlib.util.spec_from_file_location(fullname, file, loader=loader)
 
 
-def sources(modules: Sequence[str] = MODULES) -> dict[str, Path]:
-    """Each module's source file."""
-    return {name: _PACKAGES.joinpath(*name.split(".")).with_suffix(".py") for name in modules}
+def manifest(depended: Iterable[str]) -> dict[str, object]:
+    """What a build of `MODULES` is of: the interpreter, and the source of each module it
+    depends on (`closure`) by its SHA-256 (raises OSError where one is gone)."""
+    sources = {}
+    for name in sorted(depended):
+        file = source(name)
+        if file is None:
+            raise FileNotFoundError(name)
+        sources[name] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return {"python": sys.implementation.cache_tag, "modules": list(MODULES), "sources": sources}
 
 
-def manifest(files: Mapping[str, Path]) -> dict[str, object]:
-    """What a build is of: the interpreter, and each module's source by its SHA-256."""
-    return {
-        "python": sys.implementation.cache_tag,
-        "sources": {name: hashlib.sha256(f.read_bytes()).hexdigest() for name, f in files.items()},
-    }
+def closure(modules: Iterable[str]) -> set[str]:
+    """The modules of this project that `modules` import, however indirectly, and themselves
+    (type-checking imports too: compiled code holds the types it was compiled with)."""
+    found: set[str] = set()
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        file = source(name)
+        if name in found or file is None:
+            continue
+        found.add(name)
+        todo.extend(_imported(file.read_text()) - found)
+    return found
+
+
+def source(name: str) -> Path | None:
+    """A module's source file (a package's `__init__.py`); None when it is not this project's."""
+    if name != "kairos" and not name.startswith("kairos."):
+        return None
+    base = _PACKAGES.joinpath(*name.split("."))
+    for file in (base.with_suffix(".py"), base / "__init__.py"):
+        if file.is_file():
+            return file
+    return None
+
+
+def _imported(text: str) -> set[str]:
+    """The modules a source imports by name (`from a import b`: `a`, and `a.b` if a module)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _current(read: Mapping[str, object]) -> dict[str, object] | None:
+    """The manifest the sources a build read would have now (None: one is gone)."""
+    try:
+        return manifest(read)
+    except OSError:
+        return None
 
 
 def extensions(directory: Path) -> dict[str, Path]:
@@ -139,7 +188,7 @@ def extensions(directory: Path) -> dict[str, Path]:
 def build(directory: Path = DIRECTORY, *, force: bool = False) -> bool:
     """Compiles `MODULES` into `directory` unless it already holds a build of their present
     source; whether it compiled."""
-    wanted = manifest(sources())
+    wanted = manifest(closure(MODULES))
     if not force and _read(directory / MANIFEST) == wanted:
         return False
     from mypyc.build import mypycify  # the build's own needs, not the server's
@@ -151,7 +200,7 @@ def build(directory: Path = DIRECTORY, *, force: bool = False) -> bool:
     config = ["--config-file", str(project)] if project.is_file() else []
     with tempfile.TemporaryDirectory(prefix="kairos-compiled-") as scratch:
         work = Path(scratch)
-        paths = [str(p) for p in sources().values()]
+        paths = [str(source(name)) for name in MODULES]
         modules = mypycify([*config, *paths], opt_level="3", target_dir=str(work / "c"))
         dist = Distribution({"name": "kairos-compiled", "ext_modules": modules})
         command = dist.get_command_obj("build_ext")

@@ -38,18 +38,25 @@ def test_a_build_is_used_only_for_the_sources_it_was_built_from(
 ) -> None:
     monkeypatch.delenv("KAIROS_COMPILED", raising=False)
     finders = list(sys.meta_path)
-    built = compiled.manifest(compiled.sources())
+    built = compiled.manifest(compiled.closure(compiled.MODULES))
     for name in compiled.MODULES:  # a build of every module, as far as names go
         module = tmp_path.joinpath(*name.split(".")).with_name(name.rpartition(".")[2] + SUFFIX)
         module.parent.mkdir(parents=True, exist_ok=True)
         module.touch()
     manifest = tmp_path / compiled.MANIFEST
 
-    changed = {**built, "sources": {**built["sources"], "kairos.adserver.engine": "0" * 64}}
-    manifest.write_text(json.dumps(changed))
-    with caplog.at_level(logging.WARNING, logger="kairos.compiled"):
-        assert compiled.install(tmp_path) is False
-    assert "older than their source" in caplog.text
+    sources = built["sources"]
+    assert isinstance(sources, dict)
+    # a compiled module changed, or one it imports (the build holds its types), or is gone
+    for name in ("kairos.adserver.engine", "kairos.adserver.model", "kairos.gone"):
+        changed = {**built, "sources": {**sources, name: "0" * 64}}
+        manifest.write_text(json.dumps(changed))
+        with caplog.at_level(logging.WARNING, logger="kairos.compiled"):
+            assert compiled.install(tmp_path) is False
+        assert "older than their source" in caplog.text
+        caplog.clear()
+    manifest.write_text(json.dumps({**built, "modules": ["kairos.memo"]}))  # another list
+    assert compiled.install(tmp_path) is False
 
     manifest.write_text(json.dumps({**built, "python": "cpython-399"}))  # another interpreter
     assert compiled.install(tmp_path) is False
@@ -82,11 +89,24 @@ def test_the_switch_is_read_from_the_environment_or_else_dot_env(
 
 def test_a_build_with_a_module_missing_is_not_used(tmp_path: Path) -> None:
     finders = list(sys.meta_path)
-    (tmp_path / compiled.MANIFEST).write_text(json.dumps(compiled.manifest(compiled.sources())))
+    built = compiled.manifest(compiled.closure(compiled.MODULES))
+    (tmp_path / compiled.MANIFEST).write_text(json.dumps(built))
     (tmp_path / "kairos").mkdir()
     (tmp_path / "kairos" / f"memo{SUFFIX}").touch()
     assert compiled.install(tmp_path) is False
     assert sys.meta_path == finders
+
+
+def test_a_build_depends_on_what_its_modules_import_however_indirectly() -> None:
+    depended = compiled.closure(compiled.MODULES)
+    assert set(compiled.MODULES) <= depended
+    # imported by a compiled module (the catalog's types), and through another (features)
+    assert {"kairos.adserver.model", "kairos.adserver.catalog", "kairos.stream.features"} <= (
+        depended
+    )
+    assert "kairos.cli.main" not in depended  # nothing on the decision path imports it
+    assert all(compiled.source(name) is not None for name in depended)
+    assert compiled.source("msgspec") is None  # not this project's
 
 
 def test_built_modules_are_found_by_their_names(tmp_path: Path) -> None:
