@@ -118,9 +118,11 @@ class FlightIndex:
         held, mask = self._spent
         if held is not deliveries:
             mask = of_positions(
-                pos
-                for pos, c in enumerate(self.first)
-                if pacing.exhausted(c.flight, deliveries.get(c.flight.id, _NOTHING)) is None
+                [
+                    pos
+                    for pos, c in enumerate(self.first)
+                    if pacing.exhausted(c.flight, deliveries.get(c.flight.id, _NOTHING)) is None
+                ]
             )
             self._spent = (deliveries, mask)
         return mask
@@ -240,7 +242,7 @@ class FlightIndex:
         trait, value = key
         probe = replace(_PROBE, **{trait: value})  # type: ignore[arg-type]
         checks = filters.TRAITS[trait]
-        return of_positions(pos for pos, c in enumerate(self.first) if _passes(checks, c, probe))
+        return of_positions([pos for pos, c in enumerate(self.first) if _passes(checks, c, probe)])
 
 
 def of_positions(positions: Iterable[int]) -> Flights:

@@ -165,7 +165,7 @@ def _written(choice: Choice, links: Links, body: Body, n: int) -> Page:
         body(choice, links, marks.tail, f"d{marks.word}d", f"e{marks.word}e", f"p{marks.word}p")
     ).decode()
     parts = pattern.split(written)  # text, a mark, text, …, text
-    slots = bytes(forms[mark] for mark in parts[1::2])
+    slots = bytes([forms[mark] for mark in parts[1::2]])
     return Page(tuple(parts[0::2]), slots, 1 in slots)
 
 

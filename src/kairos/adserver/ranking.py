@@ -15,7 +15,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeVar, cast
 
@@ -94,8 +93,13 @@ class Pool:
                 self._skipped.clear()
             self._skipped[removed] = found
             return found
-        left = (ranked.candidates[p].ad.id for p in self.survivors if p not in skip)
-        return tuple(islice(left, limit))
+        left: list[str] = []  # (a loop: compiled, a generator would be made a whole list)
+        for p in self.survivors:
+            if p not in skip:
+                left.append(ranked.candidates[p].ad.id)
+                if len(left) == limit:
+                    break
+        return tuple(left)
 
     def reordered(self, order: Positions) -> Pool:
         """This pool in a ranking reordered by `order` (`reranked`)."""

@@ -143,7 +143,7 @@ class Assembly:
     @property
     def size(self) -> int:
         """How many combinations there are (before the template's bound)."""
-        return math.prod(len(options) for _, options in self.slots)
+        return math.prod([len(options) for _, options in self.slots])
 
     def candidates(self, rng: random.Random) -> Sequence[Combination]:
         """The combinations a model scores: all (`everything`, the same tuple each time), or
@@ -300,7 +300,7 @@ class Assemblies:
         reads = self._reads.get(template.id)
         if reads is None:
             reads = self._reads[template.id] = _reads(template, variants)
-        key = (template.id, ranker, *(_frozen(variables.get(name)) for name in reads))
+        key = (template.id, ranker, *[_frozen(variables.get(name)) for name in reads])
         try:
             return self._found[key]
         except KeyError:
