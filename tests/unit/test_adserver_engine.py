@@ -14,7 +14,7 @@ from kairos.adserver import engine as engine_module
 from kairos.adserver.auction import Prediction
 from kairos.adserver.catalog import Catalog
 from kairos.adserver.context import RequestContext
-from kairos.adserver.decision import DecisionRequest, PlacementRequest
+from kairos.adserver.decision import DecisionIds, DecisionRequest, PlacementRequest
 from kairos.adserver.engine import Engine
 from kairos.adserver.index import FlightIndex
 from kairos.adserver.model import (
@@ -402,3 +402,11 @@ def test_a_pool_gives_the_same_logged_ids_to_pages_that_skip_the_same() -> None:
     assert first == tuple(ranked.candidates[p].ad.id for p in (1, 2, 4, 5, 6))
     assert pool.eligible(ranked, {3, 0}, 5) is first
     assert pool.eligible(ranked, {0, 4}, 5) is not first
+
+
+def test_decision_ids_are_32_hex_digits_unique_per_process() -> None:
+    ids, other = DecisionIds(), DecisionIds()
+    made = [ids() for _ in range(1000)]
+    assert all(len(i) == 32 and int(i, 16) >= 0 and i == i.lower() for i in made)
+    assert len(set(made)) == 1000
+    assert made[0][:16] == made[-1][:16] != other()[:16]  # a prefix per process (per maker)
