@@ -24,6 +24,7 @@ runner = CliRunner()
         ["db", "current"],
         ["api"],
         ["up"],
+        ["compile"],
         ["bench"],
         ["bench", "ingest"],
         ["bench", "freshness"],
