@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 
 from kairos import compiled
 from kairos.adserver import render
-from kairos.adserver.decision import DecisionRequest, PlacementRequest
 from kairos.api import answering
 from kairos.api.app import create_app
 from kairos.api.decision_body import decode
@@ -45,14 +44,9 @@ def main(data_dir: Path, now: datetime, count: int) -> None:
         for n in range(count):
             wanted = decode(bodies[n % len(bodies)])
             ctx, features = answering.context(svc, wanted, now, USER_AGENT, "127.0.0.1")
-            placements = [
-                PlacementRequest(
-                    p.placement, tuple(p.ad_types), p.count, p.properties, p.floor_cpm, p.zone_id
-                )
-                for p in wanted.placements
-            ]
             explain = n % 10 == 0  # every step's reasons too
-            results = svc.adserver.decide(DecisionRequest(placements, ctx, explain), features)
+            request = answering.decision_request(wanted, ctx, explain)
+            results = svc.adserver.decide(request, features)
             shared = render.Shared.of(ctx)
             answer = [render.placement_json(r, ctx, svc.links, explain) for r in results]
             logged = [

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 Scalar = str | int | float | bool | None
-# the context's own names in `variables()` (over key-values, over features)
-_CONTEXT_NAMES = frozenset(
-    ("country", "region", "device", "os", "browser", "site_id", "zone_id", "keywords")
-)
 _MISSING = object()
 
 
@@ -141,3 +137,8 @@ class RequestContext:
             "keywords": sorted(self.keywords),
         }
         return {**self.features, **self.properties, **context}
+
+
+# the context's own names in `variables()` (over key-values, over features): those a context
+# with neither has
+_CONTEXT_NAMES = frozenset(RequestContext(datetime(1970, 1, 1, tzinfo=UTC))._made_variables())

@@ -43,22 +43,7 @@ def answer(
     go to the decisions topic."""
     started = time.perf_counter()
     ctx, features = context(svc, wanted, datetime.now(UTC), user_agent, client)
-    decision = DecisionRequest(
-        [
-            PlacementRequest(
-                p.placement,
-                tuple(p.ad_types),
-                p.count,
-                p.properties,
-                p.floor_cpm,
-                p.zone_id,
-            )
-            for p in wanted.placements
-        ],
-        ctx,
-        explain,
-    )
-    results = svc.adserver.decide(decision, features)
+    results = svc.adserver.decide(decision_request(wanted, ctx, explain), features)
     links = svc.links
     placements = [render.placement_json(r, ctx, links, explain) for r in results]
     send_records(svc, results, ctx)
@@ -69,6 +54,17 @@ def answer(
         _NO_FILL.inc(len(results) - filled)
     LATENCY.observe(time.perf_counter() - started)
     return orjson.dumps({"placements": placements})
+
+
+def decision_request(wanted: DecisionIn, ctx: RequestContext, explain: bool) -> DecisionRequest:
+    """What the engine is asked: the body's placements in this context."""
+    placements = [
+        PlacementRequest(
+            p.placement, tuple(p.ad_types), p.count, p.properties, p.floor_cpm, p.zone_id
+        )
+        for p in wanted.placements
+    ]
+    return DecisionRequest(placements, ctx, explain)
 
 
 def context(

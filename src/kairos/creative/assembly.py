@@ -46,7 +46,8 @@ class Combination:
     weight: float  # the product of its variants' weights
     targeted: int  # how many of its variants were chosen by a rule
     # made once each: an assembly's combinations are reused by the requests that share it
-    # (by hand: compiled by mypyc, a `functools.cached_property` computes on every read)
+    # (by hand: compiled by mypyc, a `functools.cached_property` computes on every read;
+    # init fields, since its `__init__` leaves any other field unset)
     _key: str | None = field(default=None, repr=False, compare=False)
     _identity: tuple[tuple[str, str], ...] | None = field(default=None, repr=False, compare=False)
 
